@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends translate driver errors into these and wrap anything
+// else with the operation that failed ("sqlite: rotate: %w").
+var (
+	// ErrNotFound means the record does not exist (or no longer exists).
+	ErrNotFound = errors.New("store: not found")
+	// ErrExists means a record with the same unique key exists already.
+	ErrExists = errors.New("store: already exists")
+	// ErrConflict means a compare-and-swap found a state other than the expected
+	// one: the session is not at the expected generation, or it is revoked.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// User is an account of the standalone server.
+type User struct {
+	ID           string // UUID, immutable
+	Username     string // unique, stored as given by the caller (callers normalise)
+	PasswordHash string // PHC-encoded argon2id hash; never a password
+	Disabled     bool
+	CreatedAt    time.Time
+}
+
+// Session is one login: the server-side state behind a lineage of refresh tokens.
+//
+// A refresh token names a session and a generation; only the current generation
+// (and, inside the grace window, the one before it) is accepted. Storage per
+// session is constant however many rotations happen.
+type Session struct {
+	ID         string // random, URL-safe; also the "sid" claim of access tokens
+	UserID     string
+	Generation uint64    // current generation; starts at 0
+	RotatedAt  time.Time // when Generation was reached (CreatedAt for generation 0)
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// IdleExpiresAt is when the current refresh token expires: it slides with each
+	// rotation unless the session is locked. Never later than ExpiresAt.
+	IdleExpiresAt time.Time
+	// ExpiresAt is the absolute end of the session; it never moves.
+	ExpiresAt    time.Time
+	RevokedAt    time.Time // zero while the session is live
+	RevokeReason string    // why it was revoked (e.g. "logout", "reused")
+	UserAgent    string
+	IP           string
+	ClientID     string // OAuth client the session was issued to; empty for first-party
+}
+
+// Revoked reports whether the session has been revoked.
+func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
+
+// Rotation is the compare-and-swap that advances a session by one generation.
+type Rotation struct {
+	From          uint64    // the generation the caller saw; the swap happens only if it is still current
+	At            time.Time // becomes RotatedAt and LastUsedAt
+	IdleExpiresAt time.Time // the new refresh expiry
+}
+
+// Revocation is one entry of the revocation feed that every node follows so that
+// its verifier refuses revoked access tokens without a store round trip per request.
+// Exactly one of SessionID and TokenID is set.
+type Revocation struct {
+	Seq       int64  // assigned by the store, strictly increasing
+	SessionID string // every access token of this session is revoked
+	TokenID   string // this one access token ("jti") is revoked
+	At        time.Time
+	// Until is when nothing this entry revokes can still be valid (the last access
+	// token's expiry); after it the entry is no longer returned and may be purged.
+	Until time.Time
+}
+
+// Key is a signing key as stored: its private part sealed (encrypted) by the keys
+// package under a key derived from the deployment secret.
+type Key struct {
+	ID        string // "kid"
+	Algorithm string // EdDSA, ES256, RS256, HS256
+	Sealed    []byte // encrypted private key; opaque to the store
+	CreatedAt time.Time
+	// ActivatedAt is when the key started signing; zero while it is only published
+	// as the next key.
+	ActivatedAt time.Time
+	// RetiredAt is when the key stopped signing; zero while it is current or next.
+	RetiredAt time.Time
+}
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser inserts u. ErrExists if the ID or the username is taken.
+	CreateUser(ctx context.Context, u User) error
+	// UserByName returns the user with exactly this username, or ErrNotFound.
+	UserByName(ctx context.Context, username string) (User, error)
+	// UserByID returns the user with this ID, or ErrNotFound.
+	UserByID(ctx context.Context, id string) (User, error)
+	// UpdateUser replaces the password hash and the disabled flag of u.ID.
+	// ErrNotFound if there is no such user.
+	UpdateUser(ctx context.Context, u User) error
+	// ListUsers returns every user, ordered by username.
+	ListUsers(ctx context.Context) ([]User, error)
+}
+
+// Sessions stores sessions.
+type Sessions interface {
+	// CreateSession inserts s. ErrExists if the ID is taken.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session with this ID, or ErrNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// RotateSession atomically advances session id from r.From to r.From+1 if it is
+	// still at r.From and not revoked, setting RotatedAt and LastUsedAt to r.At and
+	// IdleExpiresAt to r.IdleExpiresAt, and returns the updated session. If the
+	// session is at another generation or revoked it changes nothing and returns
+	// ErrConflict; if it does not exist, ErrNotFound. Exactly one of any number of
+	// concurrent callers with the same r.From succeeds.
+	RotateSession(ctx context.Context, id string, r Rotation) (Session, error)
+	// UserSessions returns every stored session of the user (live, expired and
+	// revoked alike), newest first.
+	UserSessions(ctx context.Context, userID string) ([]Session, error)
+}
+
+// Revocations records revocations and serves them as a feed.
+type Revocations interface {
+	// RevokeSession marks session id revoked at rev.At with reason and appends rev
+	// (with SessionID = id) to the feed, atomically. Revoking a revoked session
+	// changes nothing and returns nil. ErrNotFound if the session does not exist.
+	RevokeSession(ctx context.Context, id, reason string, rev Revocation) error
+	// RevokeToken appends rev (a TokenID entry) to the feed.
+	RevokeToken(ctx context.Context, rev Revocation) error
+	// RevocationsAfter returns the feed entries with Seq > after whose Until is
+	// after now, in ascending Seq order, at most limit of them.
+	RevocationsAfter(ctx context.Context, after int64, now time.Time, limit int) ([]Revocation, error)
+}
+
+// Keys stores signing keys.
+type Keys interface {
+	// PutKey inserts k, or replaces the stored key with the same ID.
+	PutKey(ctx context.Context, k Key) error
+	// ListKeys returns every stored key, oldest first.
+	ListKeys(ctx context.Context) ([]Key, error)
+	// DeleteKey removes the key with this ID; removing a missing key is not an error.
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// Store is everything latchkey keeps. Every backend implements it and passes
+// storetest.Run.
+type Store interface {
+	Users
+	Sessions
+	Revocations
+	Keys
+	// Ping reports whether the backend is reachable.
+	Ping(ctx context.Context) error
+	// Purge deletes what no longer matters at now: sessions that expired or were
+	// revoked before now-retain, and feed entries whose Until is before now.
+	// It returns how many sessions it deleted.
+	Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error)
+	// Close releases the backend's resources.
+	Close() error
+}
