@@ -1,0 +1,148 @@
+// Package ratelimit slows down password guessing: failed logins drain token
+// buckets per (account, address), per address and per account, and a login is
+// refused with a Retry-After while any of its buckets is empty.
+//
+// The buckets refill by themselves, so a lock always ends on its own, and the
+// strictest bucket is the (account, address) pair: a stranger hammering an
+// account from one address locks out only that address, while the owner, from
+// another address, is slowed only once the much larger per-account bucket is
+// drained by a distributed attack.
+package ratelimit
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config sets the buckets; zero fields take the defaults in brackets.
+type Config struct {
+	// PairBurst failures [5] per (account, address), refilled one per PairEvery [1m].
+	PairBurst int
+	PairEvery time.Duration
+	// AddressBurst failures [20] per address over all accounts, refilled one per AddressEvery [10s].
+	AddressBurst int
+	AddressEvery time.Duration
+	// AccountBurst failures [50] per account over all addresses, refilled one per AccountEvery [20s].
+	AccountBurst int
+	AccountEvery time.Duration
+	// MaxEntries bounds memory [100000 buckets].
+	MaxEntries int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Limiter is safe for concurrent use.
+type Limiter struct {
+	cfg     Config
+	mu      sync.Mutex
+	buckets map[string]*rate.Limiter
+}
+
+// New returns a Limiter for cfg.
+func New(cfg Config) *Limiter {
+	def := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	defd := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.PairBurst, 5)
+	defd(&cfg.PairEvery, time.Minute)
+	def(&cfg.AddressBurst, 20)
+	defd(&cfg.AddressEvery, 10*time.Second)
+	def(&cfg.AccountBurst, 50)
+	defd(&cfg.AccountEvery, 20*time.Second)
+	def(&cfg.MaxEntries, 100_000)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Limiter{cfg: cfg, buckets: map[string]*rate.Limiter{}}
+}
+
+type bucket struct {
+	key   string
+	burst int
+	every time.Duration
+}
+
+func (l *Limiter) bucketsFor(account, addr string) [3]bucket {
+	return [3]bucket{
+		{"p\x00" + account + "\x00" + addr, l.cfg.PairBurst, l.cfg.PairEvery},
+		{"i\x00" + addr, l.cfg.AddressBurst, l.cfg.AddressEvery},
+		{"a\x00" + account, l.cfg.AccountBurst, l.cfg.AccountEvery},
+	}
+}
+
+// Allow reports whether a login for account from addr may be tried now and, if
+// not, how long to wait. It consumes nothing; call it before hashing.
+func (l *Limiter) Allow(account, addr string) (retryAfter time.Duration, ok bool) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bucketsFor(account, addr) {
+		lim, found := l.buckets[b.key]
+		if !found {
+			continue
+		}
+		if tokens := lim.TokensAt(now); tokens < 1 {
+			wait := time.Duration(math.Ceil((1 - tokens) * float64(b.every)))
+			retryAfter = max(retryAfter, wait)
+		}
+	}
+	return retryAfter, retryAfter == 0
+}
+
+// Fail records a failed attempt in each bucket.
+func (l *Limiter) Fail(account, addr string) {
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, b := range l.bucketsFor(account, addr) {
+		lim, found := l.buckets[b.key]
+		if !found {
+			if len(l.buckets) >= l.cfg.MaxEntries {
+				l.sweep(now)
+			}
+			lim = rate.NewLimiter(rate.Every(b.every), b.burst)
+			l.buckets[b.key] = lim
+		}
+		lim.AllowN(now, 1)
+	}
+}
+
+// Succeed forgets the (account, address) failures after a successful login.
+func (l *Limiter) Succeed(account, addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.buckets, l.bucketsFor(account, addr)[0].key)
+}
+
+// Len is the number of buckets held.
+func (l *Limiter) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.buckets)
+}
+
+// sweep drops refilled buckets (they limit nothing); if that frees too little,
+// it drops arbitrary ones, trading a little leniency for bounded memory.
+func (l *Limiter) sweep(now time.Time) {
+	for k, lim := range l.buckets {
+		if lim.TokensAt(now) >= float64(lim.Burst()) {
+			delete(l.buckets, k)
+		}
+	}
+	for k := range l.buckets {
+		if len(l.buckets) < l.cfg.MaxEntries*3/4 {
+			break
+		}
+		delete(l.buckets, k)
+	}
+}
