@@ -1,6 +1,9 @@
 package latchkey
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Code is a public error code of the HTTP API ("token_expired", "refresh_reused", …).
 // Codes are part of latchkey's interface: clients branch on them.
@@ -40,6 +43,8 @@ type Error struct {
 	Code    Code
 	Message string
 	Err     error
+	// RetryAfter, on a rate_limited error, is how long the client should wait.
+	RetryAfter time.Duration
 }
 
 // Error returns the code, the message and the cause.
