@@ -1,0 +1,257 @@
+package httpauth
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/refreshtoken"
+)
+
+// Location is a place in a request where tokens are looked for.
+type Location string
+
+// Token locations.
+const (
+	Headers Location = "headers" // Authorization: Bearer <token>
+	Cookies Location = "cookies" // the access and refresh cookies
+	JSON    Location = "json"    // "access_token" / "refresh_token" fields of a JSON body
+	Query   Location = "query"   // ?access_token= (RFC 6750 §2.3; access tokens only, off by default)
+)
+
+// DefaultLocations are used when Config.Locations is empty.
+var DefaultLocations = []Location{Headers, Cookies, JSON}
+
+// ParseLocations parses a comma-separated list such as "headers,cookies,json".
+func ParseLocations(list []string) ([]Location, error) {
+	var locs []Location
+	for _, s := range list {
+		switch l := Location(s); l {
+		case Headers, Cookies, JSON, Query:
+			locs = append(locs, l)
+		default:
+			return nil, fmt.Errorf("httpauth: unknown token location %q (want headers, cookies, json, query)", s)
+		}
+	}
+	if len(locs) == 0 {
+		return nil, errors.New("httpauth: no token location")
+	}
+	return locs, nil
+}
+
+// Config configures a Middleware.
+type Config struct {
+	// Auth verifies and refreshes tokens. Required.
+	Auth *latchkey.Auth
+	// Locations is where tokens are looked for, in this order; empty means
+	// DefaultLocations.
+	Locations []Location
+	// ErrorHandler writes authentication failures; nil means WriteError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Middleware guards net/http handlers. Create it with New.
+type Middleware struct {
+	auth   *latchkey.Auth
+	locs   map[Location]bool
+	order  []Location
+	onFail func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// New returns a Middleware for cfg.
+func New(cfg Config) (*Middleware, error) {
+	if cfg.Auth == nil {
+		return nil, errors.New("httpauth: Config.Auth is required")
+	}
+	order := cfg.Locations
+	if len(order) == 0 {
+		order = DefaultLocations
+	}
+	m := &Middleware{auth: cfg.Auth, locs: map[Location]bool{}, onFail: cfg.ErrorHandler}
+	for _, l := range order {
+		if _, err := ParseLocations([]string{string(l)}); err != nil {
+			return nil, err
+		}
+		if !m.locs[l] {
+			m.locs[l] = true
+			m.order = append(m.order, l)
+		}
+	}
+	if m.onFail == nil {
+		m.onFail = WriteError
+	}
+	return m, nil
+}
+
+// Auth returns the Auth the middleware verifies with.
+func (m *Middleware) Auth() *latchkey.Auth { return m.auth }
+
+// tokenFields are the token fields of a JSON body.
+type tokenFields struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// jsonTokens returns the token fields of a JSON request body, if the JSON
+// location is on and the request has such a body.
+func (m *Middleware) jsonTokens(r *http.Request) (tokenFields, error) {
+	var f tokenFields
+	if !m.locs[JSON] || r.Body == nil || r.Body == http.NoBody || checkJSONType(r) != nil {
+		return f, nil
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return f, err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return f, nil
+	}
+	// Only an object can hold token fields; anything else is the handler's to judge.
+	if trimmed := bytes.TrimSpace(body); trimmed[0] != '{' {
+		return f, nil
+	}
+	return f, decodeBytes(body, &f)
+}
+
+// AccessToken returns the access token a request presents, from the first
+// enabled location that has one; "" if none does.
+func (m *Middleware) AccessToken(r *http.Request) (string, error) {
+	for _, l := range m.order {
+		var tok string
+		var err error
+		switch l {
+		case Headers:
+			tok, err = bearer(r)
+		case JSON:
+			var f tokenFields
+			f, err = m.jsonTokens(r)
+			tok = f.AccessToken
+		case Query:
+			tok = r.URL.Query().Get("access_token")
+		}
+		if err != nil || tok != "" {
+			return tok, err
+		}
+	}
+	return "", nil
+}
+
+// RefreshToken returns the refresh token a request presents (Authorization
+// header or JSON "refresh_token") and the access token presented alongside it
+// (JSON "access_token", or the Authorization header when the refresh token is
+// in the body), if any. Refresh tokens are never read from the query: a
+// long-lived secret does not belong in a URL.
+func (m *Middleware) RefreshToken(r *http.Request) (refresh, access string, err error) {
+	var hdr string
+	if m.locs[Headers] {
+		if hdr, err = bearer(r); err != nil {
+			return "", "", err
+		}
+	}
+	f, err := m.jsonTokens(r)
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case refreshtoken.Looks(hdr) || (hdr != "" && f.RefreshToken == ""):
+		return hdr, f.AccessToken, nil
+	case f.RefreshToken != "":
+		access = f.AccessToken
+		if access == "" {
+			access = hdr
+		}
+		return f.RefreshToken, access, nil
+	}
+	return "", f.AccessToken, nil
+}
+
+// Authenticate verifies the access token r presents and returns its caller. It
+// writes nothing; the guards below build on it.
+func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
+	tok, err := m.AccessToken(r)
+	if err != nil {
+		return latchkey.Principal{}, err
+	}
+	if tok == "" {
+		return latchkey.Principal{}, latchkey.ErrMissingToken.WithMessage("An access token is required.")
+	}
+	return m.auth.Verify(r.Context(), tok)
+}
+
+// RequireAccess lets a request through only with a valid access token, and puts
+// its caller in the request context (read it with latchkey.FromContext).
+func (m *Middleware) RequireAccess(next http.Handler) http.Handler {
+	return m.guard(next, nil)
+}
+
+// RequireFresh is RequireAccess that also demands a fresh token: one issued
+// straight after a password login, not by a refresh.
+func (m *Middleware) RequireFresh(next http.Handler) http.Handler {
+	return m.guard(next, func(p latchkey.Principal) error {
+		if !p.Fresh {
+			return latchkey.ErrFreshTokenRequired
+		}
+		return nil
+	})
+}
+
+func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := m.Authenticate(r)
+		if err == nil && check != nil {
+			err = check(p)
+		}
+		if err != nil {
+			m.onFail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(latchkey.NewContext(r.Context(), p)))
+	})
+}
+
+// Optional lets every request through. A request without any token goes on
+// anonymously; one that presents a token must present a valid one (an expired
+// or revoked token is an error the client should hear about, not a silent
+// downgrade to anonymous).
+func (m *Middleware) Optional(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := m.Authenticate(r)
+		switch {
+		case err == nil:
+			r = r.WithContext(latchkey.NewContext(r.Context(), p))
+		case !errors.Is(err, latchkey.ErrMissingToken):
+			m.onFail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RequireRefresh exchanges the refresh token the request presents for a new
+// pair and lets the request through with the pair in its context (read it with
+// latchkey.TokensFromContext); the handler decides how to deliver it.
+func (m *Middleware) RequireRefresh(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, err := m.Refresh(r, "")
+		if err != nil {
+			m.onFail(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(latchkey.NewTokensContext(r.Context(), t)))
+	})
+}
+
+// Refresh exchanges the refresh token r presents, for the OAuth client clientID
+// ("" for first-party callers).
+func (m *Middleware) Refresh(r *http.Request, clientID string) (*latchkey.Tokens, error) {
+	rt, at, err := m.RefreshToken(r)
+	if err != nil {
+		return nil, err
+	}
+	if rt == "" {
+		return nil, latchkey.ErrMissingToken.WithMessage("A refresh token is required.")
+	}
+	return m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID})
+}
