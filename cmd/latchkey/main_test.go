@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var listening = regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
+
+// startServe runs `latchkey serve` in the background and returns its URL, its
+// log, and a stop function that cancels it and returns run's error.
+func startServe(t *testing.T, args []string, env map[string]string) (string, *syncBuffer, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), strings.NewReader(""), &bytes.Buffer{}, logs)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := listening.FindStringSubmatch(logs.String()); m != nil {
+			stopped := false
+			var err error
+			stop := func() error {
+				if !stopped {
+					stopped = true
+					cancel()
+					err = <-done
+				}
+				return err
+			}
+			t.Cleanup(func() { stop() })
+			return m[1], logs, stop
+		}
+		select {
+		case err := <-done:
+			cancel()
+			t.Fatalf("serve exited: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, url, bearer, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestServeDemoFlowAndSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "lk.db")
+	url, logs, stop := startServe(t, []string{"--demo", "--store", "sqlite:" + db}, nil)
+	code, pair := post(t, url+"/login", "", `{"username":"test", "password":"test"}`)
+	if code != 200 {
+		t.Fatalf("login = %d %v", code, pair)
+	}
+	access, refresh := pair["access_token"].(string), pair["refresh_token"].(string)
+	req, _ := http.NewRequest("GET", url+"/protected", nil)
+	req.Header.Set("Authorization", "Bearer "+access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("protected = %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if code, out := post(t, url+"/refresh", refresh, ""); code != 200 {
+		t.Fatalf("refresh = %d %v", code, out)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("graceful stop: %v", err)
+	}
+	fi, err := os.Stat(db + ".secret")
+	if err != nil {
+		t.Fatalf("no secret file: %v", err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode = %v, want 0600", fi.Mode().Perm())
+	}
+	secret, _ := os.ReadFile(db + ".secret")
+	if strings.Contains(logs.String(), strings.TrimSpace(string(secret))) || strings.Contains(logs.String(), access) || strings.Contains(logs.String(), refresh) {
+		t.Fatal("a secret or token was logged")
+	}
+	// A restart on the same file keeps the same secret and keys: the old
+	// refresh token's session is still known (rotated: reuse is detected).
+	url, _, _ = startServe(t, []string{"--demo", "--store", "sqlite:" + db}, nil)
+	if code, out := post(t, url+"/login", "", `{"username":"test", "password":"test"}`); code != 200 {
+		t.Fatalf("login after restart = %d %v", code, out)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"LATCHKEY_STORE":      "sqlite:" + filepath.Join(dir, "env.db"),
+		"LATCHKEY_ACCESS_TTL": "90s",
+		"LATCHKEY_DEMO":       "true",
+	}
+	// The flag wins over the environment.
+	url, _, _ := startServe(t, []string{"--access-ttl", "2m"}, env)
+	code, pair := post(t, url+"/login", "", `{"username":"test","password":"test"}`)
+	if code != 200 || pair["expires_in"].(float64) != 120 {
+		t.Fatalf("login = %d %v, want expires_in 120", code, pair)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, nil, "no command"},
+		{[]string{"frobnicate"}, nil, "unknown command"},
+		{[]string{"serve", "--no-such-flag"}, nil, "no-such-flag"},
+		{[]string{"serve", "--access-ttl", "soon"}, nil, "access-ttl"},
+		{[]string{"serve"}, map[string]string{"LATCHKEY_ACCESS_TTL": "soon"}, "LATCHKEY_ACCESS_TTL"},
+		{[]string{"serve", "--token-locations", "headers,carrier-pigeon"}, nil, "carrier-pigeon"},
+		{[]string{"serve", "--store", "mysql://x"}, nil, "--store"},
+		{[]string{"users"}, nil, "subcommand"},
+		{[]string{"users", "add"}, nil, "argument"},
+	} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), tc.args, envFunc(tc.env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("run(%q) = %v, want a usage error mentioning %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestStartupRefusals(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"weak secret":       {[]string{"--store", "sqlite:" + filepath.Join(dir, "a.db")}, map[string]string{"LATCHKEY_SECRET": "hunter2"}, "LATCHKEY_SECRET"},
+		"repetitive secret": {[]string{"--store", "sqlite:" + filepath.Join(dir, "b.db")}, map[string]string{"LATCHKEY_SECRET": "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"}, "repetitive"},
+		"bad algorithm":     {[]string{"--store", "sqlite:" + filepath.Join(dir, "c.db"), "--signing-alg", "none"}, nil, "none"},
+		"postgres not here": {[]string{"--store", "postgres://u:pw@127.0.0.1/x"}, nil, "postgres"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := run(context.Background(), append([]string{"serve", "--addr", "127.0.0.1:0"}, tc.args...), envFunc(tc.env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Fatalf("error leaks a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestAdminCommands(t *testing.T) {
+	dir := t.TempDir()
+	store := "sqlite:" + filepath.Join(dir, "admin.db")
+	admin := func(stdin string, args ...string) (string, error) {
+		var out, stderr bytes.Buffer
+		full := append([]string{args[0], args[1], "--store", store}, args[2:]...)
+		err := run(context.Background(), full, envFunc(nil), strings.NewReader(stdin), &out, &stderr)
+		return out.String(), err
+	}
+	if _, err := admin("correct horse battery\n", "users", "add", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin("short\n", "users", "add", "bob"); err == nil || !strings.Contains(err.Error(), "weak_password") {
+		t.Fatalf("users add with a short password = %v", err)
+	}
+	out, err := admin("", "users", "list")
+	if err != nil || !strings.Contains(out, "alice") || !strings.Contains(out, "active") {
+		t.Fatalf("users list = %q, %v", out, err)
+	}
+	// A session for alice, through the server on the same store.
+	url, _, stop := startServe(t, []string{"--store", store}, nil)
+	code, pair := post(t, url+"/login", "", `{"username":"alice","password":"correct horse battery"}`)
+	if code != 200 {
+		t.Fatalf("login = %d %v", code, pair)
+	}
+	stop()
+	sid := pair["session_id"].(string)
+	out, err = admin("", "sessions", "list", "alice")
+	if err != nil || !strings.Contains(out, sid) {
+		t.Fatalf("sessions list = %q, %v", out, err)
+	}
+	if _, err := admin("", "sessions", "revoke", sid); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := admin("", "sessions", "list", "alice"); strings.Contains(out, sid) {
+		t.Fatalf("revoked session still listed: %q", out)
+	}
+	before, err := admin("", "keys", "list")
+	if err != nil || strings.Count(before, "EdDSA") != 2 || !strings.Contains(before, "current") || !strings.Contains(before, "next") {
+		t.Fatalf("keys list = %q, %v", before, err)
+	}
+	after, err := admin("", "keys", "rotate")
+	if err != nil || strings.Count(after, "EdDSA") != 3 || !strings.Contains(after, "retired") {
+		t.Fatalf("keys rotate = %q, %v", after, err)
+	}
+	if out, err := admin("", "users", "disable", "alice"); err != nil || !strings.Contains(out, "disabled") {
+		t.Fatalf("users disable = %q, %v", out, err)
+	}
+	url, _, _ = startServe(t, []string{"--store", store}, nil)
+	if code, out := post(t, url+"/login", "", `{"username":"alice","password":"correct horse battery"}`); code != 401 {
+		t.Fatalf("disabled user login = %d %v", code, out)
+	}
+	var ver bytes.Buffer
+	if err := run(context.Background(), []string{"version"}, envFunc(nil), nil, &ver, &bytes.Buffer{}); err != nil || !strings.HasPrefix(ver.String(), "latchkey ") {
+		t.Fatalf("version = %q, %v", ver.String(), err)
+	}
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/sqlite"
+)
+
+// options are the settings of PRODUCT.md's configuration table.
+type options struct {
+	addr            string
+	store           string
+	issuer          string
+	audience        string
+	signingAlg      string
+	accessTTL       time.Duration
+	refreshTTL      time.Duration
+	sessionLifetime time.Duration
+	lockedExpiry    bool
+	reuseGrace      time.Duration
+	bindAccess      bool
+	tokenLocations  string
+	cookieSecure    bool
+	csrf            bool
+	registration    bool
+	revocationDelay time.Duration
+	leeway          time.Duration
+	demo            bool
+
+	locations []httpauth.Location
+	secretEnv string // LATCHKEY_SECRET, never a flag
+}
+
+func defineOptions(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&o.store, "store", "sqlite:latchkey.db", "store: sqlite:PATH, postgres://…, redis://host:port/DB, redis-cluster://host:port,…")
+	fs.StringVar(&o.issuer, "issuer", "", "\"iss\" of access tokens (default http://ADDR)")
+	fs.StringVar(&o.audience, "audience", "latchkey", "\"aud\" of access tokens")
+	fs.StringVar(&o.signingAlg, "signing-alg", "EdDSA", "EdDSA, ES256, RS256 or HS256")
+	fs.DurationVar(&o.accessTTL, "access-ttl", latchkey.DefaultAccessTTL, "access token lifetime")
+	fs.DurationVar(&o.refreshTTL, "refresh-ttl", latchkey.DefaultRefreshTTL, "refresh idle timeout (slides with each refresh unless locked)")
+	fs.DurationVar(&o.sessionLifetime, "session-lifetime", latchkey.DefaultSessionLifetime, "absolute session lifetime (never slides)")
+	fs.BoolVar(&o.lockedExpiry, "locked-expiry", false, "fix the refresh expiry at login")
+	fs.DurationVar(&o.reuseGrace, "reuse-grace", latchkey.DefaultReuseGrace, "window in which a just-rotated refresh token yields the same new token")
+	fs.BoolVar(&o.bindAccess, "bind-access", false, "refresh also requires the session's access token")
+	fs.StringVar(&o.tokenLocations, "token-locations", "headers,cookies,json", "where tokens are read from: headers, cookies, json, query")
+	fs.BoolVar(&o.cookieSecure, "cookie-secure", true, "Secure cookies with the __Host- prefix (false for plain-http development)")
+	fs.BoolVar(&o.csrf, "csrf", true, "double-submit CSRF check for cookie-authenticated unsafe requests")
+	fs.BoolVar(&o.registration, "registration", true, "open POST /register")
+	fs.DurationVar(&o.revocationDelay, "revocation-delay", latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
+	fs.DurationVar(&o.leeway, "leeway", 0, "clock skew tolerated on exp/nbf")
+	fs.BoolVar(&o.demo, "demo", false, "create the user test/test at start if missing")
+	return o
+}
+
+// finish validates what flag parsing cannot.
+func (o *options) finish(getenv func(string) string) error {
+	locs, err := httpauth.ParseLocations(strings.Split(o.tokenLocations, ","))
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	o.locations = locs
+	if o.reuseGrace == 0 {
+		o.reuseGrace = -1 // an explicit 0s disables the window
+	}
+	o.secretEnv = getenv("LATCHKEY_SECRET")
+	return nil
+}
+
+// storeOpeners maps a --store scheme to its backend.
+var storeOpeners = map[string]func(ctx context.Context, dsn string) (store.Store, error){
+	"sqlite": func(ctx context.Context, dsn string) (store.Store, error) {
+		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	},
+}
+
+// storeScheme returns the backend name of a --store value.
+func storeScheme(dsn string) (string, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		if strings.TrimPrefix(dsn, "sqlite:") == "" {
+			return "", usagef("--store sqlite: needs a file path, e.g. sqlite:latchkey.db")
+		}
+		return "sqlite", nil
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return "postgres", nil
+	case strings.HasPrefix(dsn, "redis://"):
+		return "redis", nil
+	case strings.HasPrefix(dsn, "redis-cluster://"):
+		return "redis-cluster", nil
+	}
+	return "", usagef("--store %q: want sqlite:PATH, postgres://…, redis://… or redis-cluster://…", redact(dsn))
+}
+
+func openStore(ctx context.Context, dsn string) (store.Store, string, error) {
+	scheme, err := storeScheme(dsn)
+	if err != nil {
+		return nil, "", err
+	}
+	open, ok := storeOpeners[scheme]
+	if !ok {
+		return nil, "", fmt.Errorf("the %s store is not available in this build", scheme)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := open(ctx, dsn)
+	if err != nil {
+		return nil, "", fmt.Errorf("opening store %s: %w", redact(dsn), err)
+	}
+	return st, scheme, nil
+}
+
+// redact hides a password in a connection URL.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return dsn
+	}
+	if user, _, hasPw := strings.Cut(rest[:at], ":"); hasPw {
+		return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+	}
+	return dsn
+}
+
+// secret returns the deployment secret: LATCHKEY_SECRET, or on SQLite a secret
+// generated once and kept in a mode-0600 file beside the database. A shared
+// store refuses to start without LATCHKEY_SECRET: every node must share it.
+func (o *options) secret(scheme string, log *slog.Logger) ([]byte, error) {
+	if o.secretEnv != "" {
+		s, err := latchkey.ParseSecret(o.secretEnv)
+		if err != nil {
+			return nil, fmt.Errorf("LATCHKEY_SECRET: %w", err)
+		}
+		return s, nil
+	}
+	if scheme != "sqlite" {
+		return nil, errors.New("LATCHKEY_SECRET is required with a shared store: set it to the same `openssl rand -base64 32` value on every node")
+	}
+	path := strings.TrimPrefix(o.store, "sqlite:") + ".secret"
+	s, created, err := secretFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("generated a deployment secret; keep it private and back it up with the database", "file", path)
+	}
+	return s, nil
+}
+
+// secretFile reads the secret kept in path, creating it atomically (so two
+// processes starting together agree) if it does not exist.
+func secretFile(path string) (secret []byte, created bool, err error) {
+	read := func() ([]byte, error) {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("secret file %s is readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		s, err := latchkey.ParseSecret(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("secret file %s: %w", path, err)
+		}
+		return s, nil
+	}
+	if s, err := read(); !errors.Is(err, fs.ErrNotExist) {
+		return s, false, err
+	}
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	tmp, err := writePrivate(filepath.Dir(path), base64.StdEncoding.EncodeToString(raw)+"\n")
+	if err != nil {
+		return nil, false, fmt.Errorf("creating the secret file: %w", err)
+	}
+	defer os.Remove(tmp)
+	// Link fails if another process won the race; then its secret is the one.
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			s, err := read()
+			return s, false, err
+		}
+		return nil, false, fmt.Errorf("creating the secret file: %w", err)
+	}
+	return raw, true, nil
+}
+
+// authConfig is the library configuration these options describe.
+func (o *options) authConfig(st store.Store, secret []byte, issuer string, log *slog.Logger) latchkey.Config {
+	return latchkey.Config{
+		Store:           st,
+		Secret:          secret,
+		Issuer:          issuer,
+		Audience:        o.audience,
+		SigningAlg:      o.signingAlg,
+		AccessTTL:       o.accessTTL,
+		RefreshTTL:      o.refreshTTL,
+		SessionLifetime: o.sessionLifetime,
+		LockedExpiry:    o.lockedExpiry,
+		ReuseGrace:      o.reuseGrace,
+		BindAccess:      o.bindAccess,
+		RevocationDelay: o.revocationDelay,
+		Leeway:          o.leeway,
+		Logger:          log,
+	}
+}
+
+// writePrivate writes content to a new mode-0600 temporary file in dir and
+// returns its name.
+func writePrivate(dir, content string) (string, error) {
+	f, err := os.CreateTemp(dir, ".latchkey-secret-*")
+	if err != nil {
+		return "", err
+	}
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.WriteString(content)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/users"
+)
+
+// shutdownGrace is how long in-flight requests get to finish after a signal.
+const shutdownGrace = 10 * time.Second
+
+// env is what every command opens: the store, and what it needs the secret for.
+type env struct {
+	log   *slog.Logger
+	store store.Store
+	auth  *latchkey.Auth
+	users *users.Service
+}
+
+// open opens the store and, with the secret, the Auth; issuer "" keeps the default.
+func (o *options) open(ctx context.Context, log *slog.Logger, issuer string) (*env, error) {
+	st, scheme, err := openStore(ctx, o.store)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := o.secret(scheme, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	a, err := latchkey.New(ctx, o.authConfig(st, secret, issuer, log))
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	u, err := users.New(users.Config{Store: st})
+	if err != nil {
+		a.Close()
+		st.Close()
+		return nil, err
+	}
+	return &env{log: log, store: st, auth: a, users: u}, nil
+}
+
+func (e *env) close() {
+	e.auth.Close()
+	e.store.Close()
+}
+
+func serve(ctx context.Context, o *options, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", o.addr, err)
+	}
+	defer ln.Close()
+	addr := ln.Addr().String()
+	issuer := o.issuer
+	if issuer == "" {
+		issuer = "http://" + addr
+	}
+	e, err := o.open(ctx, log, issuer)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	if o.demo {
+		if _, created, err := e.users.Ensure(ctx, "test", "test"); err != nil {
+			return fmt.Errorf("creating the demo user: %w", err)
+		} else if created {
+			log.Info("demo user created", "username", "test")
+		}
+	}
+	srv, err := server.New(server.Config{
+		Auth:         e.auth,
+		Users:        e.users,
+		Locations:    o.locations,
+		Registration: o.registration,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	hs := server.HTTPServer(addr, srv.Handler(), log)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("latchkey listening", "addr", "http://"+addr, "store", redact(o.store), "issuer", issuer, "signing_alg", o.signingAlg)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

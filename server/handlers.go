@@ -1,0 +1,240 @@
+package server
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/users"
+)
+
+// credentials is the body of /register and /login.
+type credentials struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Cookies  bool   `json:"cookies"`
+}
+
+// userJSON is a user as the API shows it.
+type userJSON struct {
+	UUID     string `json:"uuid"`
+	Username string `json:"username"`
+}
+
+// pairJSON is the token pair with its user.
+type pairJSON struct {
+	*latchkey.Tokens
+	User userJSON `json:"user"`
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	if !s.reg {
+		s.writeError(w, r, latchkey.ErrRegistrationClosed)
+		return
+	}
+	var c credentials
+	if err := httpauth.DecodeJSON(r, &c, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.users.Register(r.Context(), c.Username, c.Password)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("user registered", "user", u.ID)
+	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var c credentials
+	if err := httpauth.DecodeJSON(r, &c, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if c.Username == "" || c.Password == "" {
+		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required."))
+		return
+	}
+	if c.Cookies {
+		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is not enabled on this server."))
+		return
+	}
+	ip := clientIP(r)
+	account := accountKey(c.Username)
+	if wait, ok := s.limit.Allow(account, ip); !ok {
+		s.writeError(w, r, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait})
+		return
+	}
+	u, err := s.users.Authenticate(r.Context(), c.Username, c.Password)
+	if errors.Is(err, latchkey.ErrInvalidCredentials) {
+		s.limit.Fail(account, ip)
+		s.log.Info("login failed", "ip", ip)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.limit.Succeed(account, ip)
+	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip})
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("login", "user", u.ID, "session", t.SessionID)
+	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: userJSON{UUID: u.ID, Username: u.Username}})
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+	t, err := s.mw.Refresh(r, "")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	u, err := s.users.ByID(r.Context(), t.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: userJSON{UUID: u.ID, Username: u.Username}})
+}
+
+func (s *Server) protected(w http.ResponseWriter, r *http.Request) {
+	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"message": "You have access"})
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	u, err := s.users.ByID(r.Context(), p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"uuid": u.ID, "username": u.Username, "session_id": p.SessionID})
+}
+
+func (s *Server) password(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	var body struct {
+		Old string `json:"old_password"`
+		New string `json:"new_password"`
+	}
+	if err := httpauth.DecodeJSON(r, &body, false); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Old == "" || body.New == "" {
+		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both old_password and new_password are required."))
+		return
+	}
+	ip := clientIP(r)
+	if wait, ok := s.limit.Allow(p.UserID, ip); !ok {
+		s.writeError(w, r, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait})
+		return
+	}
+	err := s.users.ChangePassword(r.Context(), p.UserID, body.Old, body.New)
+	if errors.Is(err, latchkey.ErrInvalidCredentials) {
+		s.limit.Fail(p.UserID, ip)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := s.auth.RevokeUser(r.Context(), p.UserID, p.SessionID, latchkey.ReasonAdmin); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("password changed; other sessions revoked", "user", p.UserID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	scope := latchkey.Scope(r.URL.Query().Get("scope"))
+	switch scope {
+	case "":
+		scope = latchkey.ScopeLocal
+	case latchkey.ScopeLocal, latchkey.ScopeGlobal, latchkey.ScopeOthers:
+	default:
+		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("The scope must be local, global or others."))
+		return
+	}
+	if err := s.auth.Logout(r.Context(), p, scope); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("logout", "user", p.UserID, "session", p.SessionID, "scope", string(scope))
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sessionJSON is one entry of GET /sessions.
+type sessionJSON struct {
+	ID         string `json:"id"`
+	CreatedAt  int64  `json:"created_at"`
+	LastUsedAt int64  `json:"last_used_at"`
+	ExpiresAt  int64  `json:"expires_at"`
+	UserAgent  string `json:"user_agent"`
+	IP         string `json:"ip"`
+	Current    bool   `json:"current"`
+}
+
+func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	ss, err := s.auth.Sessions(r.Context(), p.UserID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]sessionJSON, 0, len(ss))
+	for _, x := range ss {
+		out = append(out, sessionJSON{
+			ID:         x.ID,
+			CreatedAt:  x.CreatedAt.Unix(),
+			LastUsedAt: x.LastUsedAt.Unix(),
+			ExpiresAt:  x.IdleExpiresAt.Unix(),
+			UserAgent:  x.UserAgent,
+			IP:         x.IP,
+			Current:    x.ID == p.SessionID,
+		})
+	}
+	httpauth.WriteJSON(w, http.StatusOK, map[string][]sessionJSON{"sessions": out})
+}
+
+func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	id := r.PathValue("id")
+	if err := s.auth.EndSession(r.Context(), p.UserID, id); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log.Info("session revoked", "user", p.UserID, "session", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	// Short enough that a rotation (which pre-publishes the next key) is seen in time.
+	h.Set("Cache-Control", "public, max-age=60")
+	w.Write(s.auth.JWKS())
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := s.auth.Ping(r.Context()); err != nil {
+		s.log.Warn("health check: store unreachable", "err", err)
+		httpauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": "unreachable"})
+		return
+	}
+	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "store": "ok"})
+}
+
+// accountKey is the rate-limit key of a login name: the normalised username, so
+// that case variants share one bucket.
+func accountKey(name string) string {
+	if n, err := users.NormalizeUsername(name); err == nil {
+		return n
+	}
+	return name
+}

@@ -1,0 +1,181 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/users"
+)
+
+// cheapHash keeps the many logins of these tests fast; the cost of the real
+// parameters is measured by the password benchmarks.
+var cheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is a running server over real loopback HTTP on a real SQLite file.
+type env struct {
+	t      *testing.T
+	url    string
+	clock  *clock
+	auth   *latchkey.Auth
+	dbPath string
+	secret []byte
+}
+
+type setup struct {
+	cfg          func(*latchkey.Config)
+	closedSignup bool
+}
+
+func newEnv(t *testing.T, opts ...func(*setup)) *env {
+	t.Helper()
+	var s setup
+	for _, o := range opts {
+		o(&s)
+	}
+	ctx := context.Background()
+	dbPath := filepath.Join(t.TempDir(), "latchkey.db")
+	st, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: "http://latchkey.test", Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
+	if s.cfg != nil {
+		s.cfg(&cfg)
+	}
+	a, err := latchkey.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	u, err := users.New(users.Config{Store: st, Now: clk.Now, Params: cheapHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Auth: a, Users: u, Registration: !s.closedSignup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &env{t: t, url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret}
+}
+
+// response is what a call returned.
+type response struct {
+	status int
+	header http.Header
+	raw    []byte
+	body   map[string]any
+}
+
+func (r response) str(key string) string {
+	s, _ := r.body[key].(string)
+	return s
+}
+
+// call sends a request; body "" means none, otherwise it is sent as JSON.
+func (e *env) call(method, path, bearer, body string, hdr ...string) response {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)
+		}
+	}
+	if r.status >= 500 {
+		e.t.Fatalf("%s %s = %d %s: the server must never answer 5xx", method, path, r.status, raw)
+	}
+	return r
+}
+
+// want checks status and error code ("" for a success).
+func (r response) want(t *testing.T, status int, code string) response {
+	t.Helper()
+	if r.status != status || r.str("error") != code {
+		t.Fatalf("got %d %s, want %d %q", r.status, r.raw, status, code)
+	}
+	if code != "" && r.str("message") == "" {
+		t.Fatalf("error %s has no message", code)
+	}
+	return r
+}
+
+// pair is a token pair from login or refresh.
+type pair struct{ access, refresh, session string }
+
+func (e *env) login(user, pw string) pair {
+	e.t.Helper()
+	r := e.call("POST", "/login", "", `{"username":"`+user+`","password":"`+pw+`"}`).want(e.t, 200, "")
+	return pair{r.str("access_token"), r.str("refresh_token"), r.str("session_id")}
+}
+
+func (e *env) refresh(rt string) response {
+	e.t.Helper()
+	return e.call("POST", "/refresh", rt, "")
+}
+
+func asPair(r response) pair {
+	return pair{r.str("access_token"), r.str("refresh_token"), r.str("session_id")}
+}

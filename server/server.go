@@ -1,0 +1,192 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/users"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Auth issues and verifies tokens. Required.
+	Auth *latchkey.Auth
+	// Users manages accounts. Required.
+	Users *users.Service
+	// Locations is where tokens are read from; empty means httpauth.DefaultLocations.
+	Locations []httpauth.Location
+	// Registration opens POST /register.
+	Registration bool
+	// Limiter limits failed logins; nil means ratelimit defaults.
+	Limiter *ratelimit.Limiter
+	// Logger receives one line per request and every server-side failure; nil
+	// discards them. Tokens, passwords and secrets are never logged.
+	Logger *slog.Logger
+}
+
+// Server serves the HTTP API. Create it with New.
+type Server struct {
+	auth  *latchkey.Auth
+	users *users.Service
+	mw    *httpauth.Middleware
+	limit *ratelimit.Limiter
+	log   *slog.Logger
+	reg   bool
+	mux   *http.ServeMux
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Auth == nil || cfg.Users == nil {
+		return nil, errors.New("server: Config.Auth and Config.Users are required")
+	}
+	s := &Server{auth: cfg.Auth, users: cfg.Users, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration}
+	if s.limit == nil {
+		s.limit = ratelimit.New(ratelimit.Config{})
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	mw, err := httpauth.New(httpauth.Config{Auth: cfg.Auth, Locations: cfg.Locations, ErrorHandler: s.writeError})
+	if err != nil {
+		return nil, err
+	}
+	s.mw = mw
+	s.routes()
+	return s, nil
+}
+
+// Handler returns the API with request logging and panic containment.
+func (s *Server) Handler() http.Handler { return s.logRequests(s.mux) }
+
+func (s *Server) routes() {
+	s.mux = http.NewServeMux()
+	handle := func(path string, methods map[string]http.Handler) {
+		s.mux.Handle(path, allow(methods, s.writeError))
+	}
+	handle("/register", map[string]http.Handler{"POST": http.HandlerFunc(s.register)})
+	handle("/login", map[string]http.Handler{"POST": http.HandlerFunc(s.login)})
+	handle("/refresh", map[string]http.Handler{"POST": http.HandlerFunc(s.refresh)})
+	handle("/protected", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.protected))})
+	handle("/me", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.me))})
+	handle("/password", map[string]http.Handler{"POST": s.mw.RequireFresh(http.HandlerFunc(s.password))})
+	handle("/logout", map[string]http.Handler{"POST": s.mw.RequireAccess(http.HandlerFunc(s.logout))})
+	handle("/sessions", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.sessions))})
+	handle("/sessions/{id}", map[string]http.Handler{"DELETE": s.mw.RequireAccess(http.HandlerFunc(s.deleteSession))})
+	handle("/.well-known/jwks.json", map[string]http.Handler{"GET": http.HandlerFunc(s.jwks)})
+	handle("/healthz", map[string]http.Handler{"GET": http.HandlerFunc(s.healthz)})
+	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))
+	}))
+}
+
+// allow dispatches on the method, answering 405 with an Allow header for any
+// other (HEAD is served where GET is).
+func allow(methods map[string]http.Handler, fail func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	if h, ok := methods["GET"]; ok {
+		methods["HEAD"] = h
+	}
+	allowed := strings.Join(slices.Sorted(maps.Keys(methods)), ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := methods[r.Method]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", allowed)
+		fail(w, r, latchkey.ErrMethodNotAllowed.WithMessage("Use "+allowed+" on this path."))
+	})
+}
+
+// writeError is the server's error handler: httpauth.WriteError, and a log
+// line (with the cause) for failures on our side.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := httpauth.AsError(err)
+	if httpauth.Status(e.Code) >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.Err)
+	}
+	httpauth.WriteError(w, r, e)
+}
+
+// statusWriter records the status for the request log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs one line per request (never the query string, which may
+// hold an access token) and turns a panic into a JSON 500 without a trace.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					httpauth.WriteError(sw, r, latchkey.ErrInternal)
+				}
+			}
+			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration", time.Since(start), "ip", clientIP(r))
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// clientIP is the address the request came from.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// HTTPServer returns an http.Server for h with timeouts that keep slow or
+// oversized clients from holding connections.
+func HTTPServer(addr string, h http.Handler, errLog *slog.Logger) *http.Server {
+	srv := &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.Background() },
+	}
+	if errLog != nil {
+		srv.ErrorLog = slog.NewLogLogger(errLog.Handler(), slog.LevelWarn)
+	}
+	return srv
+}
