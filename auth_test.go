@@ -73,7 +73,7 @@ type fixture struct {
 	secret []byte
 }
 
-func newFixture(t *testing.T, edit func(*latchkey.Config)) *fixture {
+func newFixture(t testing.TB, edit func(*latchkey.Config)) *fixture {
 	t.Helper()
 	dbPath := filepath.Join(t.TempDir(), "auth.db")
 	db, err := sqlite.Open(context.Background(), dbPath)
@@ -97,7 +97,7 @@ func newFixture(t *testing.T, edit func(*latchkey.Config)) *fixture {
 	return f
 }
 
-func (f *fixture) login(t *testing.T) *latchkey.Tokens {
+func (f *fixture) login(t testing.TB) *latchkey.Tokens {
 	t.Helper()
 	tok, err := f.auth.Login(context.Background(), "user-1", latchkey.LoginOptions{Fresh: true})
 	if err != nil {

@@ -67,7 +67,7 @@ type Key struct {
 // header. It is created once and shared.
 func (k *Key) Signer() (jose.Signer, error) {
 	k.signerOnce.Do(func() {
-		opts := (&jose.SignerOptions{}).WithType("at+jwt")
+		opts := (&jose.SignerOptions{}).WithType("at+jwt").WithHeader("kid", k.ID)
 		k.signer, k.signerErr = jose.NewSigner(jose.SigningKey{
 			Algorithm: jose.SignatureAlgorithm(k.Algorithm),
 			Key:       jose.JSONWebKey{Key: k.private, KeyID: k.ID, Algorithm: k.Algorithm},

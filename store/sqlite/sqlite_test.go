@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -71,6 +72,23 @@ func TestOpenErrors(t *testing.T) {
 		if db, err := sqlite.Open(context.Background(), path); err == nil {
 			db.Close()
 			t.Errorf("Open(%q) succeeded", path)
+		}
+	}
+}
+
+func TestNewFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "private.db")
+	db := open(t, path)
+	if err := db.Ping(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("%s has mode %v; want no group or other access", p, fi.Mode().Perm())
 		}
 	}
 }
