@@ -17,26 +17,10 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // counting wraps a real store and counts the calls that read or change sessions.
 type counting struct {
@@ -68,7 +52,7 @@ func withCRC(raw []byte) []byte {
 type fixture struct {
 	auth   *latchkey.Auth
 	store  *counting
-	clock  *clock
+	clock  *fakeclock.Clock
 	dbPath string
 	secret []byte
 }
@@ -83,7 +67,7 @@ func newFixture(t testing.TB, edit func(*latchkey.Config)) *fixture {
 	t.Cleanup(func() { db.Close() })
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	f := &fixture{store: &counting{Store: db}, clock: &clock{t: time.Unix(1_800_000_000, 0)}, dbPath: dbPath, secret: secret}
+	f := &fixture{store: &counting{Store: db}, clock: fakeclock.New(time.Unix(1_800_000_000, 0)), dbPath: dbPath, secret: secret}
 	cfg := latchkey.Config{Store: f.store, Secret: secret, Now: f.clock.Now}
 	if edit != nil {
 		edit(&cfg)

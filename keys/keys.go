@@ -219,65 +219,52 @@ func (r *Ring) Rotate(ctx context.Context) error {
 		return err
 	}
 	now := r.cfg.Now()
-	next := oldestNext(keys, r.cfg.Algorithm)
-	if next == nil {
-		if next, err = r.create(ctx, now); err != nil {
-			return err
-		}
-		keys = append(keys, next)
-	}
-	for _, k := range keys {
-		if k.state() == StateCurrent {
-			k.rec.RetiredAt = now
-			if err := r.put(ctx, k); err != nil {
-				return err
-			}
-		}
-	}
-	next.rec.ActivatedAt = now
-	if err := r.put(ctx, next); err != nil {
+	if keys, err = r.promote(ctx, keys, now); err != nil {
 		return err
 	}
-	fresh, err := r.create(ctx, now)
-	if err != nil {
-		return err
-	}
-	keys = append(keys, fresh)
-	keys, err = r.deleteExpired(ctx, keys, now)
-	if err != nil {
-		return err
-	}
-	r.publish(keys)
-	return nil
+	return r.complete(ctx, keys, now)
 }
 
 // ensure creates what a working ring needs: a current and a next key of the
 // configured algorithm.
 func (r *Ring) ensure(ctx context.Context, keys []*Key) error {
 	now := r.cfg.Now()
-	cur := current(keys)
-	if cur == nil || cur.Algorithm != r.cfg.Algorithm {
-		next := oldestNext(keys, r.cfg.Algorithm)
-		if next == nil {
-			var err error
-			if next, err = r.create(ctx, now); err != nil {
-				return err
-			}
-			keys = append(keys, next)
-		}
-		for _, k := range keys {
-			if k.state() == StateCurrent || (k.state() == StateNext && k.Algorithm != r.cfg.Algorithm) {
-				k.rec.RetiredAt = now
-				if err := r.put(ctx, k); err != nil {
-					return err
-				}
-			}
-		}
-		next.rec.ActivatedAt = now
-		if err := r.put(ctx, next); err != nil {
+	if cur := current(keys); cur == nil || cur.Algorithm != r.cfg.Algorithm {
+		var err error
+		if keys, err = r.promote(ctx, keys, now); err != nil {
 			return err
 		}
 	}
+	return r.complete(ctx, keys, now)
+}
+
+// promote makes the oldest next key of the configured algorithm current
+// (creating one if there is none) and retires the current key and any next key
+// of another algorithm.
+func (r *Ring) promote(ctx context.Context, keys []*Key, now time.Time) ([]*Key, error) {
+	next := oldestNext(keys, r.cfg.Algorithm)
+	if next == nil {
+		var err error
+		if next, err = r.create(ctx, now); err != nil {
+			return nil, err
+		}
+		keys = append(keys, next)
+	}
+	for _, k := range keys {
+		if k.state() == StateCurrent || (k.state() == StateNext && k.Algorithm != r.cfg.Algorithm) {
+			k.rec.RetiredAt = now
+			if err := r.put(ctx, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+	next.rec.ActivatedAt = now
+	return keys, r.put(ctx, next)
+}
+
+// complete publishes a next key if there is none, deletes keys retired longer
+// than Retain ago, and installs the result.
+func (r *Ring) complete(ctx context.Context, keys []*Key, now time.Time) error {
 	if oldestNext(keys, r.cfg.Algorithm) == nil {
 		k, err := r.create(ctx, now)
 		if err != nil {

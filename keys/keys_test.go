@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"github.com/latchkey/latchkey/internal/fakeclock"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +15,10 @@ import (
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 type fixture struct {
 	db    *sqlite.DB
 	enc   []byte
-	clock *clock
+	clock *fakeclock.Clock
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -38,7 +30,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Cleanup(func() { db.Close() })
 	enc := make([]byte, 32)
 	rand.Read(enc)
-	return &fixture{db: db, enc: enc, clock: &clock{t: time.Unix(1_800_000_000, 0)}}
+	return &fixture{db: db, enc: enc, clock: fakeclock.New(time.Unix(1_800_000_000, 0))}
 }
 
 func (f *fixture) open(t *testing.T, alg string) (*keys.Ring, error) {

@@ -10,11 +10,11 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/password"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
@@ -25,29 +25,11 @@ import (
 // parameters is measured by the password benchmarks.
 var cheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // env is a running server over real loopback HTTP on a real SQLite file.
 type env struct {
 	t      *testing.T
 	url    string
-	clock  *clock
+	clock  *fakeclock.Clock
 	auth   *latchkey.Auth
 	dbPath string
 	secret []byte
@@ -73,7 +55,7 @@ func newEnv(t *testing.T, opts ...func(*setup)) *env {
 	t.Cleanup(func() { st.Close() })
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	clk := &clock{t: time.Now().Truncate(time.Second)}
+	clk := fakeclock.New(time.Now().Truncate(time.Second))
 	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: "http://latchkey.test", Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
 	if s.cfg != nil {
 		s.cfg(&cfg)

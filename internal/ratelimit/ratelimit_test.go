@@ -2,23 +2,15 @@ package ratelimit_test
 
 import (
 	"fmt"
-	"sync"
+	"github.com/latchkey/latchkey/internal/fakeclock"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/internal/ratelimit"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
-
 func TestLockoutAndRecovery(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
 	for i := range 5 {
 		if _, ok := l.Allow("alice", "198.51.100.7"); !ok {
@@ -37,7 +29,7 @@ func TestLockoutAndRecovery(t *testing.T) {
 }
 
 func TestStrangerCannotLockOwnerOut(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
 	for range 40 {
 		l.Fail("alice", "203.0.113.66")
@@ -63,7 +55,7 @@ func TestStrangerCannotLockOwnerOut(t *testing.T) {
 }
 
 func TestSuccessClearsPair(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
 	for range 4 {
 		l.Fail("alice", "198.51.100.7")
@@ -78,7 +70,7 @@ func TestSuccessClearsPair(t *testing.T) {
 }
 
 func TestBoundedMemory(t *testing.T) {
-	clk := &clock{t: time.Unix(1_800_000_000, 0)}
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now, MaxEntries: 300})
 	for i := range 2000 {
 		l.Fail(fmt.Sprint("user", i), fmt.Sprint("addr", i))
