@@ -191,7 +191,7 @@ func (r *Ring) Key(kid string) (*Key, bool) {
 // members only, each with kid, alg and use "sig". HS256 secrets never appear.
 func (r *Ring) JWKS() []byte { return r.snap.Load().jwks }
 
-// Info lists the keys, oldest first.
+// Info lists the keys in the order of their life: retired, current, next.
 func (r *Ring) Info() []KeyInfo { return slices.Clone(r.snap.Load().info) }
 
 // Reload re-reads the keys from the store, to pick up a rotation made by
@@ -328,6 +328,13 @@ func (r *Ring) publish(keys []*Key) {
 			set.Keys = append(set.Keys, jose.JSONWebKey{Key: k.VerificationKey(), KeyID: k.ID, Algorithm: k.Algorithm, Use: "sig"})
 		}
 	}
+	rank := map[string]int{StateRetired: 0, StateCurrent: 1, StateNext: 2}
+	slices.SortStableFunc(s.info, func(a, b KeyInfo) int {
+		if d := rank[a.State] - rank[b.State]; d != 0 {
+			return d
+		}
+		return a.CreatedAt.Compare(b.CreatedAt)
+	})
 	s.jwks, _ = json.Marshal(set)
 	r.snap.Store(s)
 }
