@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"hash/crc32"
 	"strings"
@@ -53,17 +54,18 @@ func NewSessionID() SessionID {
 	return id
 }
 
-// String returns the URL-safe form of the id used in the store and the "sid" claim.
-func (id SessionID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+// String returns the form of the id used in the store, the "sid" claim, URLs
+// and the CLI: lowercase hex, which never starts with a dash a command line
+// would take for a flag.
+func (id SessionID) String() string { return hex.EncodeToString(id[:]) }
 
 // ParseSessionID parses the form String returns.
 func ParseSessionID(s string) (SessionID, error) {
 	var id SessionID
-	if base64.RawURLEncoding.DecodedLen(len(s)) != idLen {
+	if len(s) != 2*idLen || strings.ToLower(s) != s {
 		return id, ErrMalformed
 	}
-	n, err := base64.RawURLEncoding.Strict().Decode(id[:], []byte(s))
-	if err != nil || n != idLen {
+	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
 		return SessionID{}, ErrMalformed
 	}
 	return id, nil

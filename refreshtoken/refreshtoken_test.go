@@ -141,7 +141,7 @@ func TestSessionIDString(t *testing.T) {
 	if err != nil || back != id {
 		t.Fatalf("ParseSessionID(%q) = %v, %v", id.String(), back, err)
 	}
-	for _, bad := range []string{"", "short", id.String() + "A", strings.Repeat("!", 22)} {
+	for _, bad := range []string{"", "short", id.String() + "A", strings.Repeat("!", 32), strings.ToUpper(id.String())} {
 		if _, err := refreshtoken.ParseSessionID(bad); err == nil {
 			t.Fatalf("ParseSessionID(%q) succeeded", bad)
 		}
