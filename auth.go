@@ -111,8 +111,10 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Store:         cfg.Store,
 		EncryptionKey: sealKey,
 		Algorithm:     cfg.SigningAlg,
-		Retain:        cfg.AccessTTL + cfg.Leeway,
-		Now:           cfg.Now,
+		// A node may sign with a just-retired key until it next reloads the
+		// ring, so the key stays published that much longer.
+		Retain: cfg.AccessTTL + cfg.Leeway + keyReloadInterval + time.Minute,
+		Now:    cfg.Now,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
