@@ -3,6 +3,7 @@ package latchkey
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -25,6 +26,7 @@ type Auth struct {
 	st      store.Store
 	ring    *keys.Ring
 	codec   *refreshtoken.Codec
+	csrfKey []byte
 	revoked *revocations
 
 	reloadMu   sync.Mutex
@@ -107,6 +109,10 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	if err != nil {
 		return nil, err
 	}
+	csrfKey, err := derive(cfg.Secret, "latchkey csrf token v1")
+	if err != nil {
+		return nil, err
+	}
 	ring, err := keys.Open(ctx, keys.Config{
 		Store:         cfg.Store,
 		EncryptionKey: sealKey,
@@ -124,6 +130,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		st:      cfg.Store,
 		ring:    ring,
 		codec:   codec,
+		csrfKey: csrfKey,
 		revoked: newRevocations(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -492,6 +499,32 @@ func (a *Auth) EndSession(ctx context.Context, userID, sessionID string) error {
 // live reports whether s can still be refreshed at now.
 func live(s store.Session, now time.Time) bool {
 	return !s.Revoked() && now.Before(s.IdleExpiresAt) && now.Before(s.ExpiresAt)
+}
+
+// CSRFToken returns the CSRF token of a session, for the double-submit cookie:
+// an HMAC of the session id under a key derived from the secret. It is the same
+// for every rotation of the session (so concurrent tabs agree) and cannot be
+// made for another session without the secret.
+func (a *Auth) CSRFToken(sessionID string) string {
+	m := hmac.New(sha256.New, a.csrfKey)
+	m.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckCSRF reports, in constant time, whether token is the CSRF token of sessionID.
+func (a *Auth) CheckCSRF(sessionID, token string) bool {
+	return hmac.Equal([]byte(a.CSRFToken(sessionID)), []byte(token))
+}
+
+// RefreshSession returns the session a refresh token names after checking its
+// checksum and MAC; it reads no state. Use it to bind a check (such as CSRF)
+// to a refresh token before spending it.
+func (a *Auth) RefreshSession(refreshToken string) (string, error) {
+	tok, err := a.codec.Decode(refreshToken)
+	if err != nil {
+		return "", ErrInvalidToken.WithMessage("The refresh token is malformed or forged.").WithCause(err)
+	}
+	return tok.Session.String(), nil
 }
 
 // JWKS returns the public signing keys as a JSON Web Key Set.

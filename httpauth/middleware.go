@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/refreshtoken"
@@ -50,14 +51,27 @@ type Config struct {
 	Locations []Location
 	// ErrorHandler writes authentication failures; nil means WriteError.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// InsecureCookies drops the Secure attribute and the __Host- prefix from
+	// the cookies, for plain-http development only.
+	InsecureCookies bool
+	// DisableCSRF turns off the CSRF checks of cookie-authenticated unsafe
+	// requests. Leave it off unless something else guards against CSRF.
+	DisableCSRF bool
+	// RefreshWithin is how close to its expiry an access cookie is refreshed
+	// implicitly; default 30 s.
+	RefreshWithin time.Duration
 }
 
 // Middleware guards net/http handlers. Create it with New.
 type Middleware struct {
-	auth   *latchkey.Auth
-	locs   map[Location]bool
-	order  []Location
-	onFail func(w http.ResponseWriter, r *http.Request, err error)
+	auth     *latchkey.Auth
+	locs     map[Location]bool
+	order    []Location
+	onFail   func(w http.ResponseWriter, r *http.Request, err error)
+	insecure bool
+	noCSRF   bool
+	within   time.Duration
+	cop      *http.CrossOriginProtection
 }
 
 // New returns a Middleware for cfg.
@@ -69,7 +83,11 @@ func New(cfg Config) (*Middleware, error) {
 	if len(order) == 0 {
 		order = DefaultLocations
 	}
-	m := &Middleware{auth: cfg.Auth, locs: map[Location]bool{}, onFail: cfg.ErrorHandler}
+	m := &Middleware{auth: cfg.Auth, locs: map[Location]bool{}, onFail: cfg.ErrorHandler,
+		insecure: cfg.InsecureCookies, noCSRF: cfg.DisableCSRF, within: cfg.RefreshWithin, cop: http.NewCrossOriginProtection()}
+	if m.within <= 0 {
+		m.within = 30 * time.Second
+	}
 	for _, l := range order {
 		if _, err := ParseLocations([]string{string(l)}); err != nil {
 			return nil, err
@@ -118,12 +136,17 @@ func (m *Middleware) jsonTokens(r *http.Request) (tokenFields, error) {
 // AccessToken returns the access token a request presents, from the first
 // enabled location that has one; "" if none does.
 func (m *Middleware) AccessToken(r *http.Request) (string, error) {
+	tok, _, err := m.accessToken(r)
+	return tok, err
+}
+
+func (m *Middleware) accessToken(r *http.Request) (tok string, from Location, err error) {
 	for _, l := range m.order {
-		var tok string
-		var err error
 		switch l {
 		case Headers:
 			tok, err = bearer(r)
+		case Cookies:
+			tok = m.cookieValue(r, AccessCookie)
 		case JSON:
 			var f tokenFields
 			f, err = m.jsonTokens(r)
@@ -132,52 +155,95 @@ func (m *Middleware) AccessToken(r *http.Request) (string, error) {
 			tok = r.URL.Query().Get("access_token")
 		}
 		if err != nil || tok != "" {
-			return tok, err
+			return tok, l, err
 		}
 	}
-	return "", nil
+	return "", "", nil
 }
 
 // RefreshToken returns the refresh token a request presents (Authorization
-// header or JSON "refresh_token") and the access token presented alongside it
-// (JSON "access_token", or the Authorization header when the refresh token is
-// in the body), if any. Refresh tokens are never read from the query: a
-// long-lived secret does not belong in a URL.
+// header, JSON "refresh_token", or the refresh cookie) and the access token
+// presented alongside it (JSON "access_token", the Authorization header when
+// the refresh token is in the body, or the access cookie), if any. Refresh
+// tokens are never read from the query: a long-lived secret does not belong in
+// a URL.
 func (m *Middleware) RefreshToken(r *http.Request) (refresh, access string, err error) {
+	refresh, access, _, err = m.refreshToken(r)
+	return refresh, access, err
+}
+
+func (m *Middleware) refreshToken(r *http.Request) (refresh, access string, from Location, err error) {
 	var hdr string
 	if m.locs[Headers] {
 		if hdr, err = bearer(r); err != nil {
-			return "", "", err
+			return "", "", "", err
 		}
 	}
 	f, err := m.jsonTokens(r)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	switch {
 	case refreshtoken.Looks(hdr) || (hdr != "" && f.RefreshToken == ""):
-		return hdr, f.AccessToken, nil
+		return hdr, f.AccessToken, Headers, nil
 	case f.RefreshToken != "":
 		access = f.AccessToken
 		if access == "" {
 			access = hdr
 		}
-		return f.RefreshToken, access, nil
+		return f.RefreshToken, access, JSON, nil
+	case m.locs[Cookies]:
+		if c := m.cookieValue(r, RefreshCookie); c != "" {
+			return c, m.cookieValue(r, AccessCookie), Cookies, nil
+		}
 	}
-	return "", f.AccessToken, nil
+	return "", f.AccessToken, "", nil
 }
 
 // Authenticate verifies the access token r presents and returns its caller. It
 // writes nothing; the guards below build on it.
 func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
-	tok, err := m.AccessToken(r)
+	tok, from, err := m.accessToken(r)
 	if err != nil {
 		return latchkey.Principal{}, err
 	}
 	if tok == "" {
 		return latchkey.Principal{}, latchkey.ErrMissingToken.WithMessage("An access token is required.")
 	}
-	return m.auth.Verify(r.Context(), tok)
+	p, err := m.auth.Verify(r.Context(), tok)
+	if err == nil && from == Cookies {
+		err = m.checkCSRF(r, p.SessionID)
+	}
+	return p, err
+}
+
+// authenticate is Authenticate with implicit refresh: when the access cookie
+// is missing, expired or about to expire and the refresh cookie is valid, it
+// rotates the session, sets the new cookies on w and lets the request through.
+// Concurrent requests of one page all succeed: the grace window gives them the
+// same successor.
+func (m *Middleware) authenticate(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
+	p, err := m.Authenticate(r)
+	if !m.locs[Cookies] || m.cookieValue(r, RefreshCookie) == "" {
+		return p, err
+	}
+	_, from, _ := m.accessToken(r)
+	switch {
+	case from != "" && from != Cookies:
+		return p, err // another credential was presented; do not mix it with cookies
+	case err == nil && p.ExpiresAt.Sub(m.auth.Config().Now()) > m.within:
+		return p, nil
+	case err != nil && !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrTokenExpired):
+		return p, err
+	}
+	t, fromCookie, rerr := m.Refresh(w, r, "")
+	if rerr != nil || !fromCookie {
+		if err == nil {
+			return p, nil // still valid: a failed early refresh changes nothing
+		}
+		return p, rerr
+	}
+	return m.auth.Verify(r.Context(), t.AccessToken)
 }
 
 // RequireAccess lets a request through only with a valid access token, and puts
@@ -199,7 +265,7 @@ func (m *Middleware) RequireFresh(next http.Handler) http.Handler {
 
 func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.Authenticate(r)
+		p, err := m.authenticate(w, r)
 		if err == nil && check != nil {
 			err = check(p)
 		}
@@ -217,7 +283,7 @@ func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) err
 // downgrade to anonymous).
 func (m *Middleware) Optional(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.Authenticate(r)
+		p, err := m.authenticate(w, r)
 		switch {
 		case err == nil:
 			r = r.WithContext(latchkey.NewContext(r.Context(), p))
@@ -231,10 +297,11 @@ func (m *Middleware) Optional(next http.Handler) http.Handler {
 
 // RequireRefresh exchanges the refresh token the request presents for a new
 // pair and lets the request through with the pair in its context (read it with
-// latchkey.TokensFromContext); the handler decides how to deliver it.
+// latchkey.TokensFromContext). A refresh token from the cookie gets its rotated
+// cookies set on the response; otherwise the handler delivers the pair.
 func (m *Middleware) RequireRefresh(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, err := m.Refresh(r, "")
+		t, _, err := m.Refresh(w, r, "")
 		if err != nil {
 			m.onFail(w, r, err)
 			return
@@ -243,15 +310,40 @@ func (m *Middleware) RequireRefresh(next http.Handler) http.Handler {
 	})
 }
 
-// Refresh exchanges the refresh token r presents, for the OAuth client clientID
-// ("" for first-party callers).
-func (m *Middleware) Refresh(r *http.Request, clientID string) (*latchkey.Tokens, error) {
-	rt, at, err := m.RefreshToken(r)
+// Refresh exchanges the refresh token r presents, for the OAuth client
+// clientID ("" for first-party callers). A refresh token taken from the cookie
+// must pass the CSRF check (on unsafe methods), and the rotated cookies are set
+// on w; fromCookie tells the caller not to put the tokens in the body.
+func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID string) (t *latchkey.Tokens, fromCookie bool, err error) {
+	rt, at, from, err := m.refreshToken(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if rt == "" {
-		return nil, latchkey.ErrMissingToken.WithMessage("A refresh token is required.")
+		return nil, false, latchkey.ErrMissingToken.WithMessage("A refresh token is required.")
 	}
-	return m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID})
+	if from == Cookies {
+		sid, err := m.auth.RefreshSession(rt)
+		if err != nil {
+			m.ClearCookies(w)
+			return nil, true, err
+		}
+		if err := m.checkCSRF(r, sid); err != nil {
+			return nil, true, err
+		}
+		if !m.auth.Config().BindAccess {
+			at = "" // an expired access cookie is not worth refusing the refresh over
+		}
+	}
+	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID})
+	if from == Cookies {
+		if err != nil {
+			if !errors.Is(err, latchkey.ErrUnavailable) {
+				m.ClearCookies(w) // the session is over: stop sending dead cookies
+			}
+			return nil, true, err
+		}
+		m.SetCookies(w, t)
+	}
+	return t, from == Cookies, err
 }

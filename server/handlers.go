@@ -28,6 +28,28 @@ type pairJSON struct {
 	User userJSON `json:"user"`
 }
 
+// cookiePairJSON answers a login or refresh whose tokens went into cookies:
+// everything but the tokens themselves.
+type cookiePairJSON struct {
+	UserID           string   `json:"uuid"`
+	SessionID        string   `json:"session_id"`
+	ExpiresIn        int64    `json:"expires_in"`
+	ExpiresAt        int64    `json:"expires_at"`
+	RefreshExpiresAt int64    `json:"refresh_expires_at"`
+	User             userJSON `json:"user"`
+}
+
+// writePair answers with a token pair: in the body, or (cookie mode) in
+// cookies already set, with the body naming only the session.
+func writePair(w http.ResponseWriter, t *latchkey.Tokens, u userJSON, cookies bool) {
+	if cookies {
+		httpauth.WriteJSON(w, http.StatusOK, cookiePairJSON{UserID: t.UserID, SessionID: t.SessionID, ExpiresIn: t.ExpiresIn,
+			ExpiresAt: t.ExpiresAt, RefreshExpiresAt: t.RefreshExpiresAt, User: u})
+		return
+	}
+	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: u})
+}
+
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	if !s.reg {
 		s.writeError(w, r, latchkey.ErrRegistrationClosed)
@@ -57,10 +79,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required."))
 		return
 	}
-	if c.Cookies {
-		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is not enabled on this server."))
-		return
-	}
 	ip := clientIP(r)
 	account := accountKey(c.Username)
 	if wait, ok := s.limit.Allow(account, ip); !ok {
@@ -82,12 +100,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	s.log.Info("login", "user", u.ID, "session", t.SessionID)
-	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: userJSON{UUID: u.ID, Username: u.Username}})
+	s.log.Info("login", "user", u.ID, "session", t.SessionID, "cookies", c.Cookies)
+	if c.Cookies {
+		s.mw.SetCookies(w, t)
+	}
+	writePair(w, t, userJSON{UUID: u.ID, Username: u.Username}, c.Cookies)
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
-	t, err := s.mw.Refresh(r, "")
+	t, cookies, err := s.mw.Refresh(w, r, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -97,7 +118,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: userJSON{UUID: u.ID, Username: u.Username}})
+	writePair(w, t, userJSON{UUID: u.ID, Username: u.Username}, cookies)
 }
 
 func (s *Server) protected(w http.ResponseWriter, r *http.Request) {
@@ -165,6 +186,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("logout", "user", p.UserID, "session", p.SessionID, "scope", string(scope))
+	s.mw.ClearCookies(w)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusNoContent)
 }

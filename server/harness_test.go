@@ -36,8 +36,9 @@ type env struct {
 }
 
 type setup struct {
-	cfg          func(*latchkey.Config)
-	closedSignup bool
+	cfg             func(*latchkey.Config)
+	closedSignup    bool
+	insecureCookies bool
 }
 
 func newEnv(t *testing.T, opts ...func(*setup)) *env {
@@ -72,7 +73,7 @@ func newEnv(t *testing.T, opts ...func(*setup)) *env {
 	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Auth: a, Users: u, Registration: !s.closedSignup})
+	srv, err := server.New(server.Config{Auth: a, Users: u, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,10 +84,11 @@ func newEnv(t *testing.T, opts ...func(*setup)) *env {
 
 // response is what a call returned.
 type response struct {
-	status int
-	header http.Header
-	raw    []byte
-	body   map[string]any
+	status  int
+	header  http.Header
+	raw     []byte
+	body    map[string]any
+	cookies []*http.Cookie
 }
 
 func (r response) str(key string) string {
@@ -120,7 +122,7 @@ func (e *env) call(method, path, bearer, body string, hdr ...string) response {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := response{status: resp.StatusCode, header: resp.Header, raw: raw}
+	r := response{status: resp.StatusCode, header: resp.Header, raw: raw, cookies: resp.Cookies()}
 	if len(bytes.TrimSpace(raw)) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
 			e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)

@@ -28,6 +28,10 @@ type Config struct {
 	Locations []httpauth.Location
 	// Registration opens POST /register.
 	Registration bool
+	// InsecureCookies drops Secure and the __Host- prefix (plain-http development).
+	InsecureCookies bool
+	// DisableCSRF turns off the CSRF check of cookie-authenticated unsafe requests.
+	DisableCSRF bool
 	// Limiter limits failed logins; nil means ratelimit defaults.
 	Limiter *ratelimit.Limiter
 	// Logger receives one line per request and every server-side failure; nil
@@ -58,7 +62,8 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	mw, err := httpauth.New(httpauth.Config{Auth: cfg.Auth, Locations: cfg.Locations, ErrorHandler: s.writeError})
+	mw, err := httpauth.New(httpauth.Config{Auth: cfg.Auth, Locations: cfg.Locations, ErrorHandler: s.writeError,
+		InsecureCookies: cfg.InsecureCookies, DisableCSRF: cfg.DisableCSRF})
 	if err != nil {
 		return nil, err
 	}

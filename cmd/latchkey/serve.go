@@ -82,11 +82,13 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 		}
 	}
 	srv, err := server.New(server.Config{
-		Auth:         e.auth,
-		Users:        e.users,
-		Locations:    o.locations,
-		Registration: o.registration,
-		Logger:       log,
+		Auth:            e.auth,
+		Users:           e.users,
+		Locations:       o.locations,
+		Registration:    o.registration,
+		InsecureCookies: !o.cookieSecure,
+		DisableCSRF:     !o.csrf,
+		Logger:          log,
 	})
 	if err != nil {
 		return err

@@ -3,15 +3,32 @@
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) store.Store {
-//			db, err := mybackend.Open(…)
-//			if err != nil { t.Fatal(err) }
+//			db, err := mybackend.Open(t.Context(), …)
+//			if err != nil {
+//				t.Fatal(err)
+//			}
 //			t.Cleanup(func() { db.Close() })
 //			return db
 //		})
 //	}
 //
-// Times must round-trip to the millisecond; the zero time must stay zero.
-// Every subtest gets a fresh store and is named for the behaviour it checks.
+// Every subtest gets a fresh, empty store from open and is named for the
+// behaviour it checks (RotateStaleConflicts, RevokeSessionIdempotent, …), so a
+// failure reads as the broken promise. Sentinel errors are checked with
+// errors.Is, so backends may wrap them.
+//
+// # Time
+//
+// Backends never read the clock: every time is an argument, and the suite
+// passes fixed times, never sleeps. The times it writes carry nanoseconds; a
+// backend must keep at least millisecond precision. The suite compares a time
+// read back with the time written after truncating both to the millisecond
+// (so a backend may truncate, but must not round up), ignores the location,
+// and requires the zero time to come back as the zero time.
+//
+// The suite's clock starts in the year 2100, so that a backend which hands
+// expiry to its server (Redis EXPIREAT, say) still holds every record for the
+// whole run.
 package storetest
 
 import (
@@ -20,18 +37,23 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey/store"
 )
 
-// base is the fixed time the suite starts from; backends never read a clock.
-var base = time.UnixMilli(1_800_000_000_123)
+// base is the instant the suite's fixed clock starts from. Its sub-millisecond
+// part checks that backends truncate rather than round.
+var base = time.Date(2100, 1, 1, 0, 0, 0, 123_456_789, time.UTC)
 
-// Run runs the suite; open returns a fresh, empty store for each subtest and
-// registers its own cleanup.
+// Precision is the time precision the store contract requires: a time read
+// back from a store equals the time written, truncated to Precision.
+const Precision = time.Millisecond
+
+// Run runs the conformance suite against the backend that open creates. open
+// must return a fresh, empty store for every call and register its own
+// t.Cleanup to close it.
 func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -40,7 +62,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreateUserRoundTrip", createUserRoundTrip},
 		{"CreateUserDuplicateName", createUserDuplicateName},
 		{"CreateUserDuplicateID", createUserDuplicateID},
-		{"UserMissing", userMissing},
+		{"UserByNameMissing", userByNameMissing},
+		{"UserByIDMissing", userByIDMissing},
 		{"UpdateUser", updateUser},
 		{"UpdateUserMissing", updateUserMissing},
 		{"ListUsersOrdered", listUsersOrdered},
@@ -56,9 +79,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevokeSessionIdempotent", revokeSessionIdempotent},
 		{"RevokeMissingNotFound", revokeMissingNotFound},
 		{"RevocationFeedOrdered", revocationFeedOrdered},
-		{"RevocationFeedHidesPast", revocationFeedHidesPast},
+		{"RevokeTokenFeed", revokeTokenFeed},
 		{"KeysPutListDelete", keysPutListDelete},
 		{"PurgeExpiredAndRevoked", purgeExpiredAndRevoked},
+		{"PurgeMany", purgeMany},
+		{"CanceledContext", canceledContext},
 		{"Ping", ping},
 	}
 	for _, tc := range tests {
@@ -66,17 +91,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}
 }
 
-var ctx = context.Background()
-
+// user returns a user created at base.
 func user(id, name string) store.User {
-	return store.User{ID: id, Username: name, PasswordHash: "$argon2id$hash-of-" + name, CreatedAt: base}
+	return store.User{ID: id, Username: name, PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-" + name, CreatedAt: base}
 }
 
+// session returns a live session created at created, idle for an hour, over in a day.
 func session(id, userID string, created time.Time) store.Session {
 	return store.Session{
 		ID: id, UserID: userID, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
 		IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour),
-		UserAgent: "agent/1.0", IP: "192.0.2.1",
+		UserAgent: "Mozilla/5.0 (X11; Linux x86_64)", IP: "192.0.2.1",
 	}
 }
 
@@ -87,327 +112,716 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func wantErr(t *testing.T, op string, err, want error) {
+// wantErr fails unless errors.Is(err, want).
+func wantErr(t *testing.T, call string, err, want error) {
 	t.Helper()
 	if !errors.Is(err, want) {
-		t.Fatalf("%s = %v, want %v", op, err, want)
+		t.Fatalf("%s = %v, want %v", call, err, want)
 	}
 }
 
+// sameTime reports whether a and b are the same instant at Precision, the zero
+// time matching only itself.
 func sameTime(a, b time.Time) bool {
 	if a.IsZero() || b.IsZero() {
 		return a.IsZero() && b.IsZero()
 	}
-	return a.Truncate(time.Millisecond).Equal(b.Truncate(time.Millisecond))
+	return a.Truncate(Precision).Equal(b.Truncate(Precision))
+}
+
+// diffUser describes how got differs from want, or returns "".
+func diffUser(got, want store.User) string {
+	var d []string
+	if got.ID != want.ID {
+		d = append(d, fmt.Sprintf("ID %q, want %q", got.ID, want.ID))
+	}
+	if got.Username != want.Username {
+		d = append(d, fmt.Sprintf("Username %q, want %q", got.Username, want.Username))
+	}
+	if got.PasswordHash != want.PasswordHash {
+		d = append(d, fmt.Sprintf("PasswordHash %q, want %q", got.PasswordHash, want.PasswordHash))
+	}
+	if got.Disabled != want.Disabled {
+		d = append(d, fmt.Sprintf("Disabled %v, want %v", got.Disabled, want.Disabled))
+	}
+	if !sameTime(got.CreatedAt, want.CreatedAt) {
+		d = append(d, fmt.Sprintf("CreatedAt %v, want %v", got.CreatedAt, want.CreatedAt))
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return fmt.Sprint(d)
+}
+
+// diffSession describes how got differs from want, field by field, or returns "".
+func diffSession(got, want store.Session) string {
+	var d []string
+	str := func(name, g, w string) {
+		if g != w {
+			d = append(d, fmt.Sprintf("%s %q, want %q", name, g, w))
+		}
+	}
+	tm := func(name string, g, w time.Time) {
+		if !sameTime(g, w) {
+			d = append(d, fmt.Sprintf("%s %v, want %v", name, g, w))
+		}
+	}
+	str("ID", got.ID, want.ID)
+	str("UserID", got.UserID, want.UserID)
+	if got.Generation != want.Generation {
+		d = append(d, fmt.Sprintf("Generation %d, want %d", got.Generation, want.Generation))
+	}
+	tm("RotatedAt", got.RotatedAt, want.RotatedAt)
+	tm("CreatedAt", got.CreatedAt, want.CreatedAt)
+	tm("LastUsedAt", got.LastUsedAt, want.LastUsedAt)
+	tm("IdleExpiresAt", got.IdleExpiresAt, want.IdleExpiresAt)
+	tm("ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	tm("RevokedAt", got.RevokedAt, want.RevokedAt)
+	str("RevokeReason", got.RevokeReason, want.RevokeReason)
+	str("UserAgent", got.UserAgent, want.UserAgent)
+	str("IP", got.IP, want.IP)
+	str("ClientID", got.ClientID, want.ClientID)
+	if len(d) == 0 {
+		return ""
+	}
+	return fmt.Sprint(d)
+}
+
+// wantSession fails unless got matches want in every field.
+func wantSession(t *testing.T, call string, got, want store.Session) {
+	t.Helper()
+	if d := diffSession(got, want); d != "" {
+		t.Fatalf("%s: %s", call, d)
+	}
 }
 
 func createUserRoundTrip(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	u := user("u1", "alice")
 	must(t, s.CreateUser(ctx, u))
-	for _, get := range []func() (store.User, error){
-		func() (store.User, error) { return s.UserByName(ctx, "alice") },
-		func() (store.User, error) { return s.UserByID(ctx, "u1") },
-	} {
-		got, err := get()
-		must(t, err)
-		if got.ID != u.ID || got.Username != u.Username || got.PasswordHash != u.PasswordHash || got.Disabled || !sameTime(got.CreatedAt, u.CreatedAt) {
-			t.Fatalf("user = %+v, want %+v", got, u)
-		}
+	got, err := s.UserByName(ctx, "alice")
+	must(t, err)
+	if d := diffUser(got, u); d != "" {
+		t.Fatalf(`UserByName("alice"): %s`, d)
+	}
+	got, err = s.UserByID(ctx, "u1")
+	must(t, err)
+	if d := diffUser(got, u); d != "" {
+		t.Fatalf(`UserByID("u1"): %s`, d)
 	}
 }
 
 func createUserDuplicateName(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	must(t, s.CreateUser(ctx, user("u1", "alice")))
-	wantErr(t, "CreateUser(same name)", s.CreateUser(ctx, user("u2", "alice")), store.ErrExists)
+	wantErr(t, `CreateUser(u2, "alice")`, s.CreateUser(ctx, user("u2", "alice")), store.ErrExists)
+	if _, err := s.UserByID(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`UserByID("u2") after a refused create = %v, want %v`, err, store.ErrNotFound)
+	}
 }
 
 func createUserDuplicateID(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	must(t, s.CreateUser(ctx, user("u1", "alice")))
-	wantErr(t, "CreateUser(same id)", s.CreateUser(ctx, user("u1", "bob")), store.ErrExists)
+	wantErr(t, `CreateUser(u1, "bob")`, s.CreateUser(ctx, user("u1", "bob")), store.ErrExists)
+	if _, err := s.UserByName(ctx, "bob"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`UserByName("bob") after a refused create = %v, want %v`, err, store.ErrNotFound)
+	}
 }
 
-func userMissing(t *testing.T, s store.Store) {
+// userByNameMissing also checks that the match is exact: callers normalise
+// usernames, the store does not.
+func userByNameMissing(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	_, err := s.UserByName(ctx, "nobody")
-	wantErr(t, "UserByName(missing)", err, store.ErrNotFound)
-	_, err = s.UserByID(ctx, "nobody")
-	wantErr(t, "UserByID(missing)", err, store.ErrNotFound)
+	wantErr(t, `UserByName("nobody")`, err, store.ErrNotFound)
+	must(t, s.CreateUser(ctx, user("u1", "alice")))
+	for _, name := range []string{"Alice", "alice ", "alic", ""} {
+		_, err := s.UserByName(ctx, name)
+		wantErr(t, fmt.Sprintf("UserByName(%q)", name), err, store.ErrNotFound)
+	}
+}
+
+func userByIDMissing(t *testing.T, s store.Store) {
+	_, err := s.UserByID(t.Context(), "nobody")
+	wantErr(t, `UserByID("nobody")`, err, store.ErrNotFound)
 }
 
 func updateUser(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	u := user("u1", "alice")
 	must(t, s.CreateUser(ctx, u))
-	u.PasswordHash, u.Disabled = "$argon2id$new", true
+	must(t, s.CreateUser(ctx, user("u2", "bob")))
+	u.PasswordHash, u.Disabled = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$new", true
 	must(t, s.UpdateUser(ctx, u))
 	got, err := s.UserByID(ctx, "u1")
 	must(t, err)
-	if got.PasswordHash != "$argon2id$new" || !got.Disabled || got.Username != "alice" {
-		t.Fatalf("after update: %+v", got)
+	if d := diffUser(got, u); d != "" {
+		t.Fatalf(`UserByID("u1") after UpdateUser: %s`, d)
+	}
+	other, err := s.UserByID(ctx, "u2")
+	must(t, err)
+	if d := diffUser(other, user("u2", "bob")); d != "" {
+		t.Fatalf(`UserByID("u2") after updating u1: %s`, d)
+	}
+	u.Disabled = false
+	must(t, s.UpdateUser(ctx, u))
+	if got, err := s.UserByName(ctx, "alice"); err != nil || got.Disabled {
+		t.Fatalf(`UserByName("alice") after re-enabling = %+v, %v; want enabled`, got, err)
 	}
 }
 
 func updateUserMissing(t *testing.T, s store.Store) {
-	wantErr(t, "UpdateUser(missing)", s.UpdateUser(ctx, user("nobody", "x")), store.ErrNotFound)
+	wantErr(t, `UpdateUser("nobody")`, s.UpdateUser(t.Context(), user("nobody", "x")), store.ErrNotFound)
 }
 
 func listUsersOrdered(t *testing.T, s store.Store) {
-	for i, n := range []string{"carol", "alice", "bob"} {
-		must(t, s.CreateUser(ctx, user(fmt.Sprint("u", i), n)))
-	}
+	ctx := t.Context()
 	us, err := s.ListUsers(ctx)
+	must(t, err)
+	if len(us) != 0 {
+		t.Fatalf("ListUsers on an empty store = %v, want none", us)
+	}
+	for i, name := range []string{"carol", "alice", "dave", "bob"} {
+		must(t, s.CreateUser(ctx, user(fmt.Sprint("u", i), name)))
+	}
+	us, err = s.ListUsers(ctx)
 	must(t, err)
 	var names []string
 	for _, u := range us {
 		names = append(names, u.Username)
 	}
-	if !slices.Equal(names, []string{"alice", "bob", "carol"}) {
-		t.Fatalf("ListUsers = %v", names)
+	if want := []string{"alice", "bob", "carol", "dave"}; !slices.Equal(names, want) {
+		t.Fatalf("ListUsers = %v, want %v", names, want)
+	}
+	if d := diffUser(us[0], user("u1", "alice")); d != "" {
+		t.Fatalf("ListUsers()[0]: %s", d)
 	}
 }
 
+// sessionRoundTrip writes every field, with sub-millisecond times, and reads it
+// back; a second session leaves the optional fields zero and they stay zero.
 func sessionRoundTrip(t *testing.T, s store.Store) {
-	x := session("s1", "u1", base)
-	x.Generation = 7
-	x.ClientID = "client-a"
-	must(t, s.CreateSession(ctx, x))
-	got, err := s.Session(ctx, "s1")
-	must(t, err)
-	if got.ID != x.ID || got.UserID != x.UserID || got.Generation != 7 || got.UserAgent != x.UserAgent ||
-		got.IP != x.IP || got.ClientID != x.ClientID || got.RevokeReason != "" ||
-		!sameTime(got.RotatedAt, x.RotatedAt) || !sameTime(got.CreatedAt, x.CreatedAt) || !sameTime(got.LastUsedAt, x.LastUsedAt) ||
-		!sameTime(got.IdleExpiresAt, x.IdleExpiresAt) || !sameTime(got.ExpiresAt, x.ExpiresAt) || !got.RevokedAt.IsZero() {
-		t.Fatalf("session = %+v, want %+v", got, x)
+	ctx := t.Context()
+	full := store.Session{
+		ID:            "s-full",
+		UserID:        "u1",
+		Generation:    7,
+		RotatedAt:     base.Add(3*time.Minute + 999_999*time.Nanosecond),
+		CreatedAt:     base.Add(1),
+		LastUsedAt:    base.Add(4 * time.Minute),
+		IdleExpiresAt: base.Add(time.Hour + 500*time.Microsecond),
+		ExpiresAt:     base.Add(90 * 24 * time.Hour),
+		RevokedAt:     base.Add(5 * time.Minute),
+		RevokeReason:  "logout",
+		UserAgent:     "curl/8.5.0 ünïcode ✓",
+		IP:            "2001:db8::1",
+		ClientID:      "client-a",
+	}
+	sparse := store.Session{ID: "s-sparse", UserID: "u1", CreatedAt: base, IdleExpiresAt: base.Add(time.Hour), ExpiresAt: base.Add(time.Hour)}
+	for _, x := range []store.Session{full, sparse} {
+		must(t, s.CreateSession(ctx, x))
+	}
+	for _, x := range []store.Session{full, sparse} {
+		got, err := s.Session(ctx, x.ID)
+		must(t, err)
+		wantSession(t, fmt.Sprintf("Session(%q)", x.ID), got, x)
+		if got.Revoked() != x.Revoked() {
+			t.Fatalf("Session(%q).Revoked() = %v, want %v", x.ID, got.Revoked(), x.Revoked())
+		}
 	}
 }
 
 func createSessionDuplicate(t *testing.T, s store.Store) {
-	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
-	wantErr(t, "CreateSession(same id)", s.CreateSession(ctx, session("s1", "u2", base)), store.ErrExists)
+	ctx := t.Context()
+	first := session("s1", "u1", base)
+	must(t, s.CreateSession(ctx, first))
+	wantErr(t, `CreateSession("s1") again`, s.CreateSession(ctx, session("s1", "u2", base.Add(time.Minute))), store.ErrExists)
+	got, err := s.Session(ctx, "s1")
+	must(t, err)
+	wantSession(t, `Session("s1") after a refused create`, got, first)
 }
 
 func sessionMissing(t *testing.T, s store.Store) {
-	_, err := s.Session(ctx, "nope")
-	wantErr(t, "Session(missing)", err, store.ErrNotFound)
+	_, err := s.Session(t.Context(), "nope")
+	wantErr(t, `Session("nope")`, err, store.ErrNotFound)
 }
 
 func rotateAdvancesOneGeneration(t *testing.T, s store.Store) {
-	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
-	at := base.Add(time.Minute)
-	got, err := s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)})
-	must(t, err)
-	if got.Generation != 1 || !sameTime(got.RotatedAt, at) || !sameTime(got.LastUsedAt, at) || !sameTime(got.IdleExpiresAt, at.Add(time.Hour)) ||
-		!sameTime(got.CreatedAt, base) || !sameTime(got.ExpiresAt, base.Add(24*time.Hour)) {
-		t.Fatalf("rotated = %+v", got)
+	ctx := t.Context()
+	x := session("s1", "u1", base)
+	x.ClientID = "client-a"
+	must(t, s.CreateSession(ctx, x))
+	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
+	for gen := range uint64(3) {
+		at := base.Add(time.Duration(gen+1) * time.Minute)
+		r := store.Rotation{From: gen, At: at, IdleExpiresAt: at.Add(time.Hour)}
+		got, err := s.RotateSession(ctx, "s1", r)
+		must(t, err)
+		x.Generation, x.RotatedAt, x.LastUsedAt, x.IdleExpiresAt = gen+1, at, at, r.IdleExpiresAt
+		wantSession(t, fmt.Sprintf("RotateSession(From %d)", gen), got, x)
+		stored, err := s.Session(ctx, "s1")
+		must(t, err)
+		wantSession(t, fmt.Sprintf("Session after RotateSession(From %d)", gen), stored, x)
 	}
-	stored, err := s.Session(ctx, "s1")
+	other, err := s.Session(ctx, "s2")
 	must(t, err)
-	if stored.Generation != 1 || !sameTime(stored.RotatedAt, at) {
-		t.Fatalf("stored after rotate = %+v", stored)
-	}
+	wantSession(t, `Session("s2") after rotating s1`, other, session("s2", "u1", base))
 }
 
+// rotateStaleConflicts: a swap from any generation but the current one changes
+// nothing, whether the caller is behind or ahead.
 func rotateStaleConflicts(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
-	_, err := s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: base})
+	at := base.Add(time.Minute)
+	want, err := s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)})
 	must(t, err)
-	_, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: base})
-	wantErr(t, "RotateSession(stale)", err, store.ErrConflict)
-	_, err = s.RotateSession(ctx, "s1", store.Rotation{From: 5, At: base})
-	wantErr(t, "RotateSession(ahead)", err, store.ErrConflict)
+	later := base.Add(time.Hour)
+	for _, from := range []uint64{0, 2, 5} {
+		_, err := s.RotateSession(ctx, "s1", store.Rotation{From: from, At: later, IdleExpiresAt: later.Add(time.Hour)})
+		wantErr(t, fmt.Sprintf("RotateSession(From %d) at generation 1", from), err, store.ErrConflict)
+	}
 	got, err := s.Session(ctx, "s1")
 	must(t, err)
-	if got.Generation != 1 {
-		t.Fatalf("generation = %d after failed swaps, want 1", got.Generation)
-	}
+	wantSession(t, "Session after refused swaps", got, want)
 }
 
 func rotateRevokedConflicts(t *testing.T, s store.Store) {
+	ctx := t.Context()
 	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
-	must(t, s.RevokeSession(ctx, "s1", "logout", store.Revocation{At: base, Until: base.Add(time.Hour)}))
-	_, err := s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: base})
-	wantErr(t, "RotateSession(revoked)", err, store.ErrConflict)
+	must(t, s.RevokeSession(ctx, "s1", "logout", store.Revocation{At: base.Add(time.Second), Until: base.Add(time.Hour)}))
+	want, err := s.Session(ctx, "s1")
+	must(t, err)
+	at := base.Add(time.Minute)
+	_, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)})
+	wantErr(t, "RotateSession(revoked session)", err, store.ErrConflict)
+	got, err := s.Session(ctx, "s1")
+	must(t, err)
+	wantSession(t, "Session after refused swap of a revoked session", got, want)
+
+	// Revoked at a later generation, too.
+	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
+	_, err = s.RotateSession(ctx, "s2", store.Rotation{From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)})
+	must(t, err)
+	must(t, s.RevokeSession(ctx, "s2", "reused", store.Revocation{At: at, Until: at.Add(time.Hour)}))
+	_, err = s.RotateSession(ctx, "s2", store.Rotation{From: 1, At: at, IdleExpiresAt: at.Add(time.Hour)})
+	wantErr(t, "RotateSession(From 1) of a session revoked at generation 1", err, store.ErrConflict)
 }
 
 func rotateMissingNotFound(t *testing.T, s store.Store) {
-	_, err := s.RotateSession(ctx, "nope", store.Rotation{From: 0, At: base})
-	wantErr(t, "RotateSession(missing)", err, store.ErrNotFound)
+	ctx := t.Context()
+	_, err := s.RotateSession(ctx, "nope", store.Rotation{From: 0, At: base, IdleExpiresAt: base.Add(time.Hour)})
+	wantErr(t, `RotateSession("nope")`, err, store.ErrNotFound)
+	if _, err := s.Session(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf(`Session("nope") after a refused rotation = %v, want %v`, err, store.ErrNotFound)
+	}
 }
 
-// rotateContention: 64 goroutines swap the same generation at once; exactly one wins.
+// rotateContention: many goroutines swap the same generation at once; exactly
+// one wins, every other one gets ErrConflict, and the session advances exactly
+// one generation. Several rounds, so a lucky interleaving cannot pass alone.
 func rotateContention(t *testing.T, s store.Store) {
-	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
+	ctx := t.Context()
 	const workers, rounds = 64, 5
+	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
 	for round := range uint64(rounds) {
-		var wins, conflicts atomic.Int64
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		errs := make(chan error, workers)
-		for range workers {
+		at := base.Add(time.Duration(round+1) * time.Minute)
+		var (
+			wg      sync.WaitGroup
+			start   = make(chan struct{})
+			results = make([]error, workers)
+		)
+		for w := range workers {
 			wg.Go(func() {
 				<-start
-				_, err := s.RotateSession(ctx, "s1", store.Rotation{From: round, At: base})
-				switch {
-				case err == nil:
-					wins.Add(1)
-				case errors.Is(err, store.ErrConflict):
-					conflicts.Add(1)
-				default:
-					errs <- err
-				}
+				_, results[w] = s.RotateSession(ctx, "s1", store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour)})
 			})
 		}
 		close(start)
 		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatalf("round %d: unexpected error %v", round, err)
+		wins := 0
+		for w, err := range results {
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, store.ErrConflict):
+				t.Fatalf("round %d: worker %d: RotateSession(From %d) = %v, want nil or %v", round, w, round, err, store.ErrConflict)
+			}
 		}
-		if wins.Load() != 1 || conflicts.Load() != workers-1 {
-			t.Fatalf("round %d: %d wins and %d conflicts, want 1 and %d", round, wins.Load(), conflicts.Load(), workers-1)
+		if wins != 1 {
+			t.Fatalf("round %d: %d of %d concurrent RotateSession(From %d) succeeded, want exactly 1", round, wins, workers, round)
 		}
 		got, err := s.Session(ctx, "s1")
 		must(t, err)
-		if got.Generation != round+1 {
-			t.Fatalf("round %d: generation %d, want %d", round, got.Generation, round+1)
+		if got.Generation != round+1 || !sameTime(got.RotatedAt, at) {
+			t.Fatalf("round %d: session at generation %d rotated at %v, want generation %d at %v", round, got.Generation, got.RotatedAt, round+1, at)
 		}
 	}
 }
 
+// userSessionsNewestFirst: every stored session of the user, live, expired and
+// revoked alike, newest first, and nobody else's.
 func userSessionsNewestFirst(t *testing.T, s store.Store) {
-	for i := range 3 {
-		must(t, s.CreateSession(ctx, session(fmt.Sprint("s", i), "u1", base.Add(time.Duration(i)*time.Minute))))
+	ctx := t.Context()
+	none, err := s.UserSessions(ctx, "u1")
+	must(t, err)
+	if len(none) != 0 {
+		t.Fatalf(`UserSessions("u1") on an empty store = %v, want none`, none)
 	}
-	must(t, s.CreateSession(ctx, session("other", "u2", base)))
+	// Created out of order: s2 is the newest, s0 expired long ago.
+	for _, i := range []int{1, 0, 3, 2} {
+		must(t, s.CreateSession(ctx, session(fmt.Sprint("s", i), "u1", base.Add(time.Duration(i)*time.Hour))))
+	}
+	must(t, s.CreateSession(ctx, session("other", "u2", base.Add(time.Hour))))
+	must(t, s.RevokeSession(ctx, "s1", "logout", store.Revocation{At: base.Add(2 * time.Hour), Until: base.Add(3 * time.Hour)}))
 	ss, err := s.UserSessions(ctx, "u1")
 	must(t, err)
 	var ids []string
 	for _, x := range ss {
 		ids = append(ids, x.ID)
 	}
-	if !slices.Equal(ids, []string{"s2", "s1", "s0"}) {
-		t.Fatalf("UserSessions = %v", ids)
+	if want := []string{"s3", "s2", "s1", "s0"}; !slices.Equal(ids, want) {
+		t.Fatalf(`UserSessions("u1") = %v, want %v`, ids, want)
 	}
-	none, err := s.UserSessions(ctx, "nobody")
-	must(t, err)
-	if len(none) != 0 {
-		t.Fatalf("UserSessions(nobody) = %v", none)
+	wantSession(t, `UserSessions("u1")[0]`, ss[0], session("s3", "u1", base.Add(3*time.Hour)))
+	if !ss[2].Revoked() || ss[2].RevokeReason != "logout" {
+		t.Fatalf(`UserSessions("u1")[2] = %+v, want s1 revoked for "logout"`, ss[2])
 	}
 }
 
+// revokeSessionIdempotent: the first revocation wins; a second one returns nil
+// and changes nothing, in the session or in the feed.
 func revokeSessionIdempotent(t *testing.T, s store.Store) {
-	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
-	rev := store.Revocation{At: base.Add(time.Second), Until: base.Add(time.Hour)}
-	must(t, s.RevokeSession(ctx, "s1", "reused", rev))
-	must(t, s.RevokeSession(ctx, "s1", "logout", store.Revocation{At: base.Add(time.Minute), Until: base.Add(time.Hour)}))
+	ctx := t.Context()
+	x := session("s1", "u1", base)
+	must(t, s.CreateSession(ctx, x))
+	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
+	first := store.Revocation{At: base.Add(time.Second), Until: base.Add(time.Hour)}
+	must(t, s.RevokeSession(ctx, "s1", "reused", first))
+	must(t, s.RevokeSession(ctx, "s1", "logout", store.Revocation{At: base.Add(time.Minute), Until: base.Add(2 * time.Hour)}))
+	x.RevokedAt, x.RevokeReason = first.At, "reused"
 	got, err := s.Session(ctx, "s1")
 	must(t, err)
-	if !got.Revoked() || got.RevokeReason != "reused" || !sameTime(got.RevokedAt, rev.At) {
-		t.Fatalf("after two revokes: %+v", got)
+	wantSession(t, `Session("s1") after two revocations`, got, x)
+	if !got.Revoked() {
+		t.Fatalf(`Session("s1").Revoked() = false after RevokeSession`)
 	}
 	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
 	must(t, err)
-	if len(feed) != 1 || feed[0].SessionID != "s1" || feed[0].TokenID != "" || !sameTime(feed[0].Until, rev.Until) {
-		t.Fatalf("feed = %+v, want one entry for s1", feed)
+	if len(feed) != 1 {
+		t.Fatalf("feed after revoking s1 twice has %d entries, want 1: %+v", len(feed), feed)
+	}
+	if e := feed[0]; e.SessionID != "s1" || e.TokenID != "" || !sameTime(e.At, first.At) || !sameTime(e.Until, first.Until) || e.Seq <= 0 {
+		t.Fatalf("feed entry = %+v, want the first revocation of s1 (%+v) with a positive Seq", e, first)
+	}
+	other, err := s.Session(ctx, "s2")
+	must(t, err)
+	if other.Revoked() {
+		t.Fatalf(`Session("s2") revoked by revoking s1: %+v`, other)
 	}
 }
 
 func revokeMissingNotFound(t *testing.T, s store.Store) {
-	wantErr(t, "RevokeSession(missing)", s.RevokeSession(ctx, "nope", "x", store.Revocation{At: base, Until: base.Add(time.Hour)}), store.ErrNotFound)
+	ctx := t.Context()
+	err := s.RevokeSession(ctx, "nope", "logout", store.Revocation{At: base, Until: base.Add(time.Hour)})
+	wantErr(t, `RevokeSession("nope")`, err, store.ErrNotFound)
+	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
+	must(t, err)
+	if len(feed) != 0 {
+		t.Fatalf("feed after revoking a missing session = %+v, want empty", feed)
+	}
 }
 
+// revocationFeedOrdered: entries come in ascending, strictly increasing Seq;
+// after and limit page through them; an entry whose Until is not after now is
+// not returned.
 func revocationFeedOrdered(t *testing.T, s store.Store) {
-	for i := range 5 {
-		id := fmt.Sprint("s", i)
-		must(t, s.CreateSession(ctx, session(id, "u1", base)))
-		must(t, s.RevokeSession(ctx, id, "logout", store.Revocation{At: base, Until: base.Add(time.Hour)}))
-		must(t, s.RevokeToken(ctx, store.Revocation{TokenID: fmt.Sprint("jti", i), At: base, Until: base.Add(time.Hour)}))
-	}
-	all, err := s.RevocationsAfter(ctx, 0, base, 100)
+	ctx := t.Context()
+	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
 	must(t, err)
-	if len(all) != 10 {
-		t.Fatalf("feed has %d entries, want 10", len(all))
+	if len(feed) != 0 {
+		t.Fatalf("feed of an empty store = %+v, want empty", feed)
 	}
-	for i := 1; i < len(all); i++ {
-		if all[i].Seq <= all[i-1].Seq {
-			t.Fatalf("feed not strictly increasing: %d then %d", all[i-1].Seq, all[i].Seq)
+	now := base.Add(time.Hour)
+	var want []string // "s:<id>" or "t:<jti>", in append order
+	for i := range 5 {
+		id, jti := fmt.Sprint("s", i), fmt.Sprint("jti", i)
+		must(t, s.CreateSession(ctx, session(id, "u1", base)))
+		must(t, s.RevokeSession(ctx, id, "logout", store.Revocation{At: base, Until: now.Add(time.Duration(i+1) * time.Minute)}))
+		must(t, s.RevokeToken(ctx, store.Revocation{TokenID: jti, At: base, Until: now.Add(time.Millisecond)}))
+		want = append(want, "s:"+id, "t:"+jti)
+	}
+	// Entries no longer in force at now: Until before now, and Until exactly now.
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "past", At: base, Until: now.Add(-time.Minute)}))
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "boundary", At: base, Until: now}))
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "last", At: base, Until: now.Add(time.Hour)}))
+	want = append(want, "t:last")
+
+	all, err := s.RevocationsAfter(ctx, 0, now, 100)
+	must(t, err)
+	var got []string
+	for i, e := range all {
+		if i > 0 && e.Seq <= all[i-1].Seq {
+			t.Fatalf("feed Seq not strictly increasing: %d then %d", all[i-1].Seq, e.Seq)
+		}
+		if (e.SessionID == "") == (e.TokenID == "") {
+			t.Fatalf("feed entry %+v: want exactly one of SessionID and TokenID", e)
+		}
+		if e.SessionID != "" {
+			got = append(got, "s:"+e.SessionID)
+		} else {
+			got = append(got, "t:"+e.TokenID)
 		}
 	}
-	if all[0].SessionID != "s0" || all[1].TokenID != "jti0" {
-		t.Fatalf("feed order: %+v", all[:2])
+	if !slices.Equal(got, want) {
+		t.Fatalf("RevocationsAfter(0, now) = %v, want %v", got, want)
 	}
-	page, err := s.RevocationsAfter(ctx, all[3].Seq, base, 4)
+
+	page, err := s.RevocationsAfter(ctx, all[3].Seq, now, 4)
 	must(t, err)
-	if len(page) != 4 || page[0].Seq != all[4].Seq {
-		t.Fatalf("page after seq %d: %+v", all[3].Seq, page)
+	if len(page) != 4 || page[0].Seq != all[4].Seq || page[3].Seq != all[7].Seq {
+		t.Fatalf("RevocationsAfter(%d, now, 4) = %+v, want entries 4 to 7 of %+v", all[3].Seq, page, all)
+	}
+	tail, err := s.RevocationsAfter(ctx, all[7].Seq, now, 100)
+	must(t, err)
+	if len(tail) != 3 || tail[2].TokenID != "last" {
+		t.Fatalf("RevocationsAfter(%d, now, 100) = %+v, want the last 3 entries", all[7].Seq, tail)
+	}
+	end, err := s.RevocationsAfter(ctx, all[len(all)-1].Seq, now, 100)
+	must(t, err)
+	if len(end) != 0 {
+		t.Fatalf("RevocationsAfter(last Seq) = %+v, want empty", end)
+	}
+	// A minute later the token entries (Until now+1ms) and s0 (now+1m) are over.
+	later, err := s.RevocationsAfter(ctx, 0, now.Add(time.Minute), 100)
+	must(t, err)
+	got = got[:0]
+	for _, e := range later {
+		got = append(got, e.SessionID+e.TokenID)
+	}
+	if want := []string{"s1", "s2", "s3", "s4", "last"}; !slices.Equal(got, want) {
+		t.Fatalf("RevocationsAfter(0, now+1m) = %v, want %v", got, want)
 	}
 }
 
-func revocationFeedHidesPast(t *testing.T, s store.Store) {
-	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "old", At: base, Until: base.Add(time.Minute)}))
-	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "new", At: base, Until: base.Add(time.Hour)}))
-	feed, err := s.RevocationsAfter(ctx, 0, base.Add(time.Minute), 100)
+func revokeTokenFeed(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	rev := store.Revocation{TokenID: "jti-1", At: base.Add(time.Second), Until: base.Add(15 * time.Minute)}
+	must(t, s.RevokeToken(ctx, rev))
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "jti-2", At: base.Add(2 * time.Second), Until: base.Add(15 * time.Minute)}))
+	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
 	must(t, err)
-	if len(feed) != 1 || feed[0].TokenID != "new" {
-		t.Fatalf("feed = %+v, want only the entry still in force", feed)
+	if len(feed) != 2 {
+		t.Fatalf("feed = %+v, want two token entries", feed)
+	}
+	if e := feed[0]; e.TokenID != "jti-1" || e.SessionID != "" || !sameTime(e.At, rev.At) || !sameTime(e.Until, rev.Until) || e.Seq <= 0 {
+		t.Fatalf("feed[0] = %+v, want %+v with a positive Seq", e, rev)
+	}
+	if feed[1].TokenID != "jti-2" || feed[1].Seq <= feed[0].Seq {
+		t.Fatalf("feed[1] = %+v, want jti-2 after Seq %d", feed[1], feed[0].Seq)
 	}
 }
 
 func keysPutListDelete(t *testing.T, s store.Store) {
-	k1 := store.Key{ID: "k1", Algorithm: "EdDSA", Sealed: []byte{1, 2, 3}, CreatedAt: base}
-	k2 := store.Key{ID: "k2", Algorithm: "ES256", Sealed: []byte{4, 5}, CreatedAt: base.Add(time.Second)}
-	must(t, s.PutKey(ctx, k1))
-	must(t, s.PutKey(ctx, k2))
+	ctx := t.Context()
+	ks, err := s.ListKeys(ctx)
+	must(t, err)
+	if len(ks) != 0 {
+		t.Fatalf("ListKeys on an empty store = %+v, want none", ks)
+	}
+	k1 := store.Key{ID: "k1", Algorithm: "EdDSA", Sealed: []byte{0, 1, 2, 0xff}, CreatedAt: base}
+	k2 := store.Key{ID: "k2", Algorithm: "ES256", Sealed: []byte("sealed-k2"), CreatedAt: base.Add(time.Second)}
+	k0 := store.Key{ID: "k0", Algorithm: "RS256", Sealed: []byte("sealed-k0"), CreatedAt: base.Add(2 * time.Second)}
+	for _, k := range []store.Key{k2, k1, k0} {
+		must(t, s.PutKey(ctx, k))
+	}
+	// Replacing k1: it keeps its place, every field is replaced.
+	k1.Sealed = []byte("resealed")
 	k1.ActivatedAt = base.Add(time.Minute)
 	k1.RetiredAt = base.Add(time.Hour)
 	must(t, s.PutKey(ctx, k1))
-	ks, err := s.ListKeys(ctx)
-	must(t, err)
-	if len(ks) != 2 || ks[0].ID != "k1" || ks[1].ID != "k2" {
-		t.Fatalf("ListKeys = %+v", ks)
-	}
-	if string(ks[0].Sealed) != "\x01\x02\x03" || !sameTime(ks[0].ActivatedAt, k1.ActivatedAt) || !sameTime(ks[0].RetiredAt, k1.RetiredAt) ||
-		!ks[1].ActivatedAt.IsZero() || ks[1].Algorithm != "ES256" {
-		t.Fatalf("keys did not round-trip: %+v", ks)
-	}
-	must(t, s.DeleteKey(ctx, "k1"))
-	must(t, s.DeleteKey(ctx, "k1"))
 	ks, err = s.ListKeys(ctx)
 	must(t, err)
-	if len(ks) != 1 || ks[0].ID != "k2" {
-		t.Fatalf("after delete: %+v", ks)
+	wantKeys := func(call string, got []store.Key, want ...store.Key) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Fatalf("%s = %+v, want %+v", call, got, want)
+		}
+		for i := range want {
+			g, w := got[i], want[i]
+			if g.ID != w.ID || g.Algorithm != w.Algorithm || string(g.Sealed) != string(w.Sealed) ||
+				!sameTime(g.CreatedAt, w.CreatedAt) || !sameTime(g.ActivatedAt, w.ActivatedAt) || !sameTime(g.RetiredAt, w.RetiredAt) {
+				t.Fatalf("%s[%d] = %+v, want %+v", call, i, g, w)
+			}
+		}
+	}
+	wantKeys("ListKeys", ks, k1, k2, k0)
+	must(t, s.DeleteKey(ctx, "k1"))
+	must(t, s.DeleteKey(ctx, "k1"))
+	must(t, s.DeleteKey(ctx, "never-stored"))
+	ks, err = s.ListKeys(ctx)
+	must(t, err)
+	wantKeys("ListKeys after DeleteKey(k1)", ks, k2, k0)
+}
+
+// purgeExpiredAndRevoked: Purge deletes the sessions that expired or were
+// revoked before now-retain and the feed entries whose Until is before now,
+// keeps everything else, and counts the sessions it deleted.
+func purgeExpiredAndRevoked(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base.Add(100 * time.Hour)
+	const retain = 24 * time.Hour
+	cut := now.Add(-retain)
+	expiring := func(id string, idle, abs time.Time) store.Session {
+		x := session(id, "u1", base)
+		x.IdleExpiresAt, x.ExpiresAt = idle, abs
+		return x
+	}
+	keep := []store.Session{
+		expiring("live", now.Add(time.Hour), now.Add(48*time.Hour)),
+		expiring("idle-recently", now.Add(-time.Hour), now.Add(48*time.Hour)),
+		expiring("over-recently", now.Add(-2*time.Hour), now.Add(-time.Hour)),
+		expiring("idle-at-cut", cut, now.Add(48*time.Hour)),
+		expiring("revoked-recently", now.Add(time.Hour), now.Add(48*time.Hour)),
+	}
+	drop := []store.Session{
+		expiring("idle-long-ago", cut.Add(-time.Millisecond), now.Add(48*time.Hour)),
+		expiring("over-long-ago", cut.Add(-2*time.Hour), cut.Add(-time.Hour)),
+		expiring("revoked-long-ago", now.Add(time.Hour), now.Add(48*time.Hour)),
+	}
+	for _, x := range slices.Concat(keep, drop) {
+		must(t, s.CreateSession(ctx, x))
+	}
+	must(t, s.RevokeSession(ctx, "revoked-recently", "logout", store.Revocation{At: cut.Add(time.Minute), Until: now.Add(time.Minute)}))
+	must(t, s.RevokeSession(ctx, "revoked-long-ago", "logout", store.Revocation{At: cut.Add(-time.Minute), Until: cut}))
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "over", At: cut, Until: now.Add(-time.Millisecond)}))
+	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "in-force", At: now, Until: now.Add(time.Hour)}))
+
+	n, err := s.Purge(ctx, now, retain)
+	must(t, err)
+	if n != len(drop) {
+		t.Errorf("Purge(now, %v) = %d, want %d", retain, n, len(drop))
+	}
+	for _, x := range keep {
+		if _, err := s.Session(ctx, x.ID); err != nil {
+			t.Errorf("Session(%q) after Purge = %v, want it kept", x.ID, err)
+		}
+	}
+	for _, x := range drop {
+		if _, err := s.Session(ctx, x.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Session(%q) after Purge = %v, want %v", x.ID, err, store.ErrNotFound)
+		}
+	}
+	// Read the feed as of before the purge, so only a deletion hides an entry.
+	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
+	must(t, err)
+	var got []string
+	for _, e := range feed {
+		got = append(got, e.SessionID+e.TokenID)
+	}
+	if want := []string{"revoked-recently", "in-force"}; !slices.Equal(got, want) {
+		t.Errorf("feed after Purge = %v, want %v", got, want)
+	}
+	n, err = s.Purge(ctx, now, retain)
+	if err != nil || n != 0 {
+		t.Errorf("second Purge(now, %v) = %d, %v; want 0, nil", retain, n, err)
 	}
 }
 
-func purgeExpiredAndRevoked(t *testing.T, s store.Store) {
+// purgeMany: Purge deletes more sessions than any sensible batch, and
+// interleaved with sessions it must keep.
+func purgeMany(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const total = 2500
 	now := base.Add(100 * time.Hour)
-	retain := 24 * time.Hour
-	live := session("live", "u1", now.Add(-time.Minute))
-	recentExpired := session("recent", "u1", now.Add(-2*time.Hour)) // idle expired 1h ago: kept for retain
-	oldExpired := session("old", "u1", now.Add(-30*time.Hour))      // idle expired 29h ago
-	oldRevoked := session("revoked", "u1", now.Add(-26*time.Hour))
-	oldRevoked.IdleExpiresAt = now.Add(time.Hour)
-	oldRevoked.ExpiresAt = now.Add(time.Hour)
-	for _, x := range []store.Session{live, recentExpired, oldExpired, oldRevoked} {
+	expired := 0
+	for i := range total {
+		x := session(fmt.Sprintf("s%04d", i), fmt.Sprint("u", i%7), base)
+		if i%5 != 0 {
+			x.IdleExpiresAt, x.ExpiresAt = now.Add(time.Hour), now.Add(time.Hour)
+		} else {
+			expired++
+		}
 		must(t, s.CreateSession(ctx, x))
 	}
-	must(t, s.RevokeSession(ctx, "revoked", "logout", store.Revocation{At: now.Add(-25 * time.Hour), Until: now.Add(-24 * time.Hour)}))
-	must(t, s.RevokeToken(ctx, store.Revocation{TokenID: "still", At: now, Until: now.Add(time.Hour)}))
-	n, err := s.Purge(ctx, now, retain)
-	must(t, err)
-	if n != 2 {
-		t.Fatalf("Purge deleted %d sessions, want 2", n)
+	for i := range total {
+		must(t, s.RevokeToken(ctx, store.Revocation{TokenID: fmt.Sprint("jti", i), At: base, Until: base.Add(time.Hour)}))
 	}
-	for id, want := range map[string]error{"live": nil, "recent": nil, "old": store.ErrNotFound, "revoked": store.ErrNotFound} {
-		if _, err := s.Session(ctx, id); !errors.Is(err, want) {
-			t.Fatalf("after purge, Session(%s) = %v, want %v", id, err, want)
+	n, err := s.Purge(ctx, now, 0)
+	must(t, err)
+	if n != expired {
+		t.Fatalf("Purge = %d, want %d", n, expired)
+	}
+	kept := 0
+	for u := range 7 {
+		ss, err := s.UserSessions(ctx, fmt.Sprint("u", u))
+		must(t, err)
+		kept += len(ss)
+	}
+	if kept != total-expired {
+		t.Fatalf("%d sessions left after Purge, want %d", kept, total-expired)
+	}
+	feed, err := s.RevocationsAfter(ctx, 0, base, total)
+	must(t, err)
+	if len(feed) != 0 {
+		t.Fatalf("%d feed entries left after Purge, want 0", len(feed))
+	}
+}
+
+// canceledContext: every method passes its context on to the backend, so a
+// canceled context fails the call with an error that wraps context.Canceled
+// (and never with a sentinel that would be read as an answer).
+func canceledContext(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateUser(ctx, user("u1", "alice")))
+	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	rev := store.Revocation{At: base, Until: base.Add(time.Hour)}
+	calls := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"CreateUser", func(c context.Context) error { return s.CreateUser(c, user("u2", "bob")) }},
+		{"UserByName", func(c context.Context) error { _, err := s.UserByName(c, "alice"); return err }},
+		{"UserByID", func(c context.Context) error { _, err := s.UserByID(c, "u1"); return err }},
+		{"UpdateUser", func(c context.Context) error { return s.UpdateUser(c, user("u1", "alice")) }},
+		{"ListUsers", func(c context.Context) error { _, err := s.ListUsers(c); return err }},
+		{"CreateSession", func(c context.Context) error { return s.CreateSession(c, session("s2", "u1", base)) }},
+		{"Session", func(c context.Context) error { _, err := s.Session(c, "s1"); return err }},
+		{"RotateSession", func(c context.Context) error {
+			_, err := s.RotateSession(c, "s1", store.Rotation{From: 0, At: base, IdleExpiresAt: base.Add(time.Hour)})
+			return err
+		}},
+		{"UserSessions", func(c context.Context) error { _, err := s.UserSessions(c, "u1"); return err }},
+		{"RevokeSession", func(c context.Context) error { return s.RevokeSession(c, "s1", "logout", rev) }},
+		{"RevokeToken", func(c context.Context) error {
+			return s.RevokeToken(c, store.Revocation{TokenID: "jti", At: base, Until: base.Add(time.Hour)})
+		}},
+		{"RevocationsAfter", func(c context.Context) error { _, err := s.RevocationsAfter(c, 0, base, 10); return err }},
+		{"PutKey", func(c context.Context) error {
+			return s.PutKey(c, store.Key{ID: "k", Algorithm: "EdDSA", Sealed: []byte{1}, CreatedAt: base})
+		}},
+		{"ListKeys", func(c context.Context) error { _, err := s.ListKeys(c); return err }},
+		{"DeleteKey", func(c context.Context) error { return s.DeleteKey(c, "k") }},
+		{"Purge", func(c context.Context) error { _, err := s.Purge(c, base.Add(100*time.Hour), 0); return err }},
+		{"Ping", func(c context.Context) error { return s.Ping(c) }},
+	}
+	for _, c := range calls {
+		if err := c.call(canceled); !errors.Is(err, context.Canceled) {
+			t.Errorf("%s(canceled context) = %v, want an error wrapping %v", c.name, err, context.Canceled)
 		}
 	}
-	feed, err := s.RevocationsAfter(ctx, 0, base, 100)
+	// Nothing happened.
+	got, err := s.Session(ctx, "s1")
 	must(t, err)
-	if len(feed) != 1 || feed[0].TokenID != "still" {
-		t.Fatalf("feed after purge = %+v, want only the entry in force", feed)
+	wantSession(t, `Session("s1") after calls with a canceled context`, got, session("s1", "u1", base))
+	if _, err := s.UserByID(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf(`UserByID("u2") after CreateUser(canceled context) = %v, want %v`, err, store.ErrNotFound)
 	}
 }
 
 func ping(t *testing.T, s store.Store) {
-	must(t, s.Ping(ctx))
+	must(t, s.Ping(t.Context()))
 }

@@ -1,0 +1,113 @@
+package httpauth
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"time"
+
+	"github.com/latchkey/latchkey"
+)
+
+// Cookie base names; with secure cookies each carries the __Host- prefix, which
+// makes browsers insist on Secure, Path=/ and no Domain, so a sibling subdomain
+// cannot plant one.
+const (
+	AccessCookie  = "lk_access"
+	RefreshCookie = "lk_refresh"
+	CSRFCookie    = "lk_csrf"
+	// CSRFHeader carries the CSRF cookie's value on cookie-authenticated
+	// unsafe requests (double submit).
+	CSRFHeader = "X-CSRF-Token"
+)
+
+// CookieName returns the name a cookie has under this middleware's settings.
+func (m *Middleware) CookieName(base string) string {
+	if m.insecure {
+		return base
+	}
+	return "__Host-" + base
+}
+
+// cookie builds every cookie latchkey sets: Path /, SameSite=Lax, HttpOnly
+// unless it is the CSRF cookie (which the page must read), Secure with the
+// __Host- prefix unless insecure cookies were asked for. A zero expiry deletes it.
+func (m *Middleware) cookie(base, value string, expires, now time.Time) *http.Cookie {
+	c := &http.Cookie{
+		Name:     m.CookieName(base),
+		Value:    value,
+		Path:     "/",
+		Secure:   !m.insecure,
+		HttpOnly: base != CSRFCookie,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if expires.IsZero() {
+		c.MaxAge = -1
+		c.Value = ""
+	} else {
+		c.Expires = expires.UTC()
+		c.MaxAge = max(1, int(expires.Sub(now).Round(time.Second)/time.Second))
+	}
+	return c
+}
+
+// SetCookies puts a token pair into the access, refresh and CSRF cookies, with
+// lifetimes matching the tokens, and marks the response uncacheable.
+func (m *Middleware) SetCookies(w http.ResponseWriter, t *latchkey.Tokens) {
+	now := m.auth.Config().Now()
+	refreshExp := time.Unix(t.RefreshExpiresAt, 0)
+	http.SetCookie(w, m.cookie(AccessCookie, t.AccessToken, time.Unix(t.ExpiresAt, 0), now))
+	http.SetCookie(w, m.cookie(RefreshCookie, t.RefreshToken, refreshExp, now))
+	http.SetCookie(w, m.cookie(CSRFCookie, m.auth.CSRFToken(t.SessionID), refreshExp, now))
+	w.Header().Set("Cache-Control", "no-store")
+}
+
+// ClearCookies deletes the three cookies.
+func (m *Middleware) ClearCookies(w http.ResponseWriter) {
+	for _, base := range []string{AccessCookie, RefreshCookie, CSRFCookie} {
+		http.SetCookie(w, m.cookie(base, "", time.Time{}, time.Time{}))
+	}
+}
+
+func (m *Middleware) cookieValue(r *http.Request, base string) string {
+	c, err := r.Cookie(m.CookieName(base))
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// safeMethod reports whether a request cannot change state (RFC 9110 §9.2.1).
+func safeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// checkCSRF guards a cookie-authenticated request of session sid. Unsafe
+// methods must come from our own origin (net/http's cross-origin protection)
+// and echo the CSRF cookie in the X-CSRF-Token header; the token must be the
+// one latchkey derived for this very session.
+func (m *Middleware) checkCSRF(r *http.Request, sid string) error {
+	if m.noCSRF || safeMethod(r.Method) {
+		return nil
+	}
+	if err := m.cop.Check(r); err != nil {
+		return latchkey.ErrCSRFFailed.WithMessage("The request came from another origin; cookie-authenticated requests must come from this site.").WithCause(err)
+	}
+	name := m.CookieName(CSRFCookie)
+	cookie := m.cookieValue(r, CSRFCookie)
+	header := r.Header.Get(CSRFHeader)
+	switch {
+	case cookie == "":
+		return latchkey.ErrCSRFFailed.WithMessage("The " + name + " cookie is missing; sign in again to get one.")
+	case header == "":
+		return latchkey.ErrCSRFFailed.WithMessage("The " + CSRFHeader + " header is missing; send the value of the " + name + " cookie in it.")
+	case subtle.ConstantTimeCompare([]byte(header), []byte(cookie)) != 1:
+		return latchkey.ErrCSRFFailed.WithMessage("The " + CSRFHeader + " header does not match the " + name + " cookie.")
+	case !m.auth.CheckCSRF(sid, header):
+		return latchkey.ErrCSRFFailed.WithMessage("The CSRF token belongs to another session; sign in again.")
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package server_test
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// jar is a cookie jar that, unlike net/http/cookiejar, sends Secure and
+// __Host- cookies over the plain-http test server, so the secure defaults can
+// be tested as they are.
+type jar struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func (j *jar) header() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var parts []string
+	for k, v := range j.m {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (j *jar) update(cs []*http.Cookie) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, c := range cs {
+		if c.MaxAge < 0 {
+			delete(j.m, c.Name)
+		} else {
+			j.m[c.Name] = c.Value
+		}
+	}
+}
+
+func (j *jar) get(name string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.m[name]
+}
+
+func (j *jar) clone() *jar {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	c := &jar{m: map[string]string{}}
+	for k, v := range j.m {
+		c.m[k] = v
+	}
+	return c
+}
+
+// browse sends a request with the jar's cookies and keeps what is set.
+func (e *env) browse(j *jar, method, path, body string, hdr ...string) response {
+	e.t.Helper()
+	r := e.call(method, path, "", body, append(hdr, "Cookie", j.header())...)
+	j.update(r.cookies)
+	return r
+}
+
+func (e *env) cookieLogin() (*jar, response) {
+	e.t.Helper()
+	j := &jar{m: map[string]string{}}
+	r := e.browse(j, "POST", "/login", `{"username":"test","password":"test","cookies":true}`).want(e.t, 200, "")
+	return j, r
+}
+
+func TestCookieLoginSetsSecureCookies(t *testing.T) {
+	e := newEnv(t)
+	_, r := e.cookieLogin()
+	if r.str("access_token") != "" || r.str("refresh_token") != "" {
+		t.Fatalf("cookie login put tokens in the body: %s", r.raw)
+	}
+	if r.str("session_id") == "" || r.body["user"] == nil {
+		t.Fatalf("cookie login body = %s", r.raw)
+	}
+	got := map[string]*http.Cookie{}
+	for _, c := range r.cookies {
+		got[c.Name] = c
+	}
+	for name, httpOnly := range map[string]bool{"__Host-lk_access": true, "__Host-lk_refresh": true, "__Host-lk_csrf": false} {
+		c := got[name]
+		if c == nil {
+			t.Fatalf("no %s cookie among %v", name, r.header["Set-Cookie"])
+		}
+		if !c.Secure || c.Path != "/" || c.Domain != "" || c.SameSite != http.SameSiteLaxMode || c.HttpOnly != httpOnly {
+			t.Errorf("%s: Secure=%v Path=%q Domain=%q SameSite=%v HttpOnly=%v", name, c.Secure, c.Path, c.Domain, c.SameSite, c.HttpOnly)
+		}
+		if c.Value == "" || c.MaxAge <= 0 {
+			t.Errorf("%s: value %q, MaxAge %d", name, c.Value, c.MaxAge)
+		}
+	}
+	if a, rf := got["__Host-lk_access"].MaxAge, got["__Host-lk_refresh"].MaxAge; a != 900 || rf != 30*24*3600 {
+		t.Errorf("lifetimes: access %d s, refresh %d s; want the tokens' 900 and 2592000", a, rf)
+	}
+}
+
+func TestInsecureCookieNames(t *testing.T) {
+	e := newEnv(t, func(s *setup) { s.insecureCookies = true })
+	_, r := e.cookieLogin()
+	for _, c := range r.cookies {
+		if strings.HasPrefix(c.Name, "__Host-") || c.Secure {
+			t.Fatalf("--cookie-secure=false still sets %s (Secure=%v)", c.Name, c.Secure)
+		}
+	}
+	if len(r.cookies) != 3 {
+		t.Fatalf("%d cookies, want 3", len(r.cookies))
+	}
+}
+
+func TestCookieCSRF(t *testing.T) {
+	e := newEnv(t)
+	j, _ := e.cookieLogin()
+	e.browse(j, "GET", "/protected", "").want(t, 200, "") // safe methods need no CSRF header
+	r := e.browse(j, "POST", "/logout", "").want(t, 403, "csrf_failed")
+	if !strings.Contains(r.str("message"), "X-CSRF-Token") {
+		t.Fatalf("the message does not say what is missing: %q", r.str("message"))
+	}
+	r = e.browse(j, "POST", "/logout", "", "X-CSRF-Token", "wrong").want(t, 403, "csrf_failed")
+	if !strings.Contains(r.str("message"), "does not match") {
+		t.Fatalf("mismatch message = %q", r.str("message"))
+	}
+	// Another session's CSRF token, echoed consistently in cookie and header, is refused.
+	other, _ := e.cookieLogin()
+	forged := j.clone()
+	forged.m["__Host-lk_csrf"] = other.get("__Host-lk_csrf")
+	e.browse(forged, "POST", "/logout", "", "X-CSRF-Token", other.get("__Host-lk_csrf")).want(t, 403, "csrf_failed")
+	// A cross-site request is refused even with the right token.
+	e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.get("__Host-lk_csrf"), "Sec-Fetch-Site", "cross-site").want(t, 403, "csrf_failed")
+	// The right token logs out and clears the cookies.
+	r = e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.get("__Host-lk_csrf")).want(t, 204, "")
+	if j.get("__Host-lk_access") != "" || j.get("__Host-lk_refresh") != "" {
+		t.Fatalf("logout did not clear the cookies: %v", r.header["Set-Cookie"])
+	}
+	// Bearer requests are not subject to CSRF.
+	p := e.login("test", "test")
+	e.call("POST", "/logout", p.access, "", "Sec-Fetch-Site", "same-origin").want(t, 204, "")
+}
+
+func TestCookieRefreshEndpoint(t *testing.T) {
+	e := newEnv(t)
+	j, _ := e.cookieLogin()
+	before := j.get("__Host-lk_refresh")
+	e.browse(j, "POST", "/refresh", "").want(t, 403, "csrf_failed")
+	r := e.browse(j, "POST", "/refresh", "", "X-CSRF-Token", j.get("__Host-lk_csrf")).want(t, 200, "")
+	if r.str("refresh_token") != "" || r.str("access_token") != "" {
+		t.Fatalf("cookie refresh put tokens in the body: %s", r.raw)
+	}
+	if after := j.get("__Host-lk_refresh"); after == "" || after == before {
+		t.Fatal("the refresh cookie was not rotated")
+	}
+	e.browse(j, "GET", "/protected", "").want(t, 200, "")
+}
+
+// An expired access cookie with a valid refresh cookie: the request succeeds
+// and the response carries rotated cookies.
+func TestImplicitRefresh(t *testing.T) {
+	e := newEnv(t)
+	j, _ := e.cookieLogin()
+	oldRefresh, oldAccess := j.get("__Host-lk_refresh"), j.get("__Host-lk_access")
+	e.clock.Add(16 * time.Minute)
+	r := e.browse(j, "GET", "/me", "").want(t, 200, "")
+	if r.str("username") != "test" {
+		t.Fatalf("me = %s", r.raw)
+	}
+	if j.get("__Host-lk_refresh") == oldRefresh || j.get("__Host-lk_access") == oldAccess {
+		t.Fatal("the implicit refresh did not rotate the cookies")
+	}
+	// The browser drops an expired access cookie: the refresh cookie alone suffices.
+	e.clock.Add(16 * time.Minute)
+	delete(j.m, "__Host-lk_access")
+	e.browse(j, "GET", "/protected", "").want(t, 200, "")
+	if j.get("__Host-lk_access") == "" {
+		t.Fatal("no new access cookie")
+	}
+	// An unsafe request without the CSRF header is not refreshed implicitly.
+	e.clock.Add(16 * time.Minute)
+	e.browse(j, "POST", "/logout", "").want(t, 403, "csrf_failed")
+}
+
+// A page firing several requests at once after expiry: all succeed, all get the
+// same rotated refresh cookie, the session advances once.
+func TestImplicitRefreshConcurrent(t *testing.T) {
+	e := newEnv(t)
+	j, _ := e.cookieLogin()
+	e.clock.Add(16 * time.Minute)
+	const n = 8
+	jars := make([]*jar, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		jars[i] = j.clone()
+		wg.Go(func() { e.browse(jars[i], "GET", "/protected", "").want(t, 200, "") })
+	}
+	wg.Wait()
+	for i := range n {
+		if jars[i].get("__Host-lk_refresh") != jars[0].get("__Host-lk_refresh") {
+			t.Fatal("concurrent implicit refreshes forked the session")
+		}
+	}
+	e.browse(jars[0], "GET", "/protected", "").want(t, 200, "")
+}
+
+// Implicit refresh never outlives the absolute session lifetime.
+func TestImplicitRefreshStopsAtSessionEnd(t *testing.T) {
+	e := newEnv(t)
+	j, _ := e.cookieLogin()
+	e.clock.Add(31 * 24 * time.Hour)
+	r := e.browse(j, "GET", "/protected", "").want(t, 401, "session_expired")
+	if j.get("__Host-lk_refresh") != "" {
+		t.Fatalf("dead refresh cookie kept: %v", r.header["Set-Cookie"])
+	}
+}
