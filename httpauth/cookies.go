@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"crypto/subtle"
+	"mime"
 	"net/http"
 	"time"
 
@@ -18,7 +19,15 @@ const (
 	// CSRFHeader carries the CSRF cookie's value on cookie-authenticated
 	// unsafe requests (double submit).
 	CSRFHeader = "X-CSRF-Token"
+	// CSRFField carries it instead in an HTML form post, which cannot set headers.
+	CSRFField = "csrf_token"
 )
+
+// isForm reports whether r carries an HTML form body.
+func isForm(r *http.Request) bool {
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return mt == "application/x-www-form-urlencoded"
+}
 
 // CookieName returns the name a cookie has under this middleware's settings.
 func (m *Middleware) CookieName(base string) string {
@@ -99,6 +108,10 @@ func (m *Middleware) checkCSRF(r *http.Request, sid string) error {
 	name := m.CookieName(CSRFCookie)
 	cookie := m.cookieValue(r, CSRFCookie)
 	header := r.Header.Get(CSRFHeader)
+	if header == "" && isForm(r) {
+		r.Body = http.MaxBytesReader(nil, r.Body, MaxBody)
+		header = r.PostFormValue(CSRFField) // an HTML form cannot set headers
+	}
 	switch {
 	case cookie == "":
 		return latchkey.ErrCSRFFailed.WithMessage("The " + name + " cookie is missing; sign in again to get one.")

@@ -217,12 +217,12 @@ func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
 	return p, err
 }
 
-// authenticate is Authenticate with implicit refresh: when the access cookie
-// is missing, expired or about to expire and the refresh cookie is valid, it
-// rotates the session, sets the new cookies on w and lets the request through.
+// Identify is Authenticate with implicit refresh: when the access cookie is
+// missing, expired or about to expire and the refresh cookie is valid, it
+// rotates the session, sets the new cookies on w and returns the caller.
 // Concurrent requests of one page all succeed: the grace window gives them the
-// same successor.
-func (m *Middleware) authenticate(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
+// same successor. The guards use it.
+func (m *Middleware) Identify(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
 	p, err := m.Authenticate(r)
 	if !m.locs[Cookies] || m.cookieValue(r, RefreshCookie) == "" {
 		return p, err
@@ -265,7 +265,7 @@ func (m *Middleware) RequireFresh(next http.Handler) http.Handler {
 
 func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.authenticate(w, r)
+		p, err := m.Identify(w, r)
 		if err == nil && check != nil {
 			err = check(p)
 		}
@@ -283,7 +283,7 @@ func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) err
 // downgrade to anonymous).
 func (m *Middleware) Optional(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.authenticate(w, r)
+		p, err := m.Identify(w, r)
 		switch {
 		case err == nil:
 			r = r.WithContext(latchkey.NewContext(r.Context(), p))
@@ -346,4 +346,14 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID st
 		m.SetCookies(w, t)
 	}
 	return t, from == Cookies, err
+}
+
+// CheckOrigin refuses an unsafe request from another origin (net/http's
+// cross-origin protection), for forms that act before any cookie exists, such
+// as a sign-in form.
+func (m *Middleware) CheckOrigin(r *http.Request) error {
+	if err := m.cop.Check(r); err != nil {
+		return latchkey.ErrCSRFFailed.WithMessage("The request came from another origin.").WithCause(err)
+	}
+	return nil
 }

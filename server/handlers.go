@@ -75,36 +75,43 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if c.Username == "" || c.Password == "" {
-		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required."))
+	t, u, err := s.passwordLogin(r, c.Username, c.Password)
+	if err != nil {
+		s.writeError(w, r, err)
 		return
+	}
+	if c.Cookies {
+		s.mw.SetCookies(w, t)
+	}
+	writePair(w, t, u, c.Cookies)
+}
+
+// passwordLogin checks a username and password under the rate limits and
+// starts a fresh session.
+func (s *Server) passwordLogin(r *http.Request, username, password string) (*latchkey.Tokens, userJSON, error) {
+	if username == "" || password == "" {
+		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 	}
 	ip := clientIP(r)
-	account := accountKey(c.Username)
+	account := accountKey(username)
 	if wait, ok := s.limit.Allow(account, ip); !ok {
-		s.writeError(w, r, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait})
-		return
+		return nil, userJSON{}, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait}
 	}
-	u, err := s.users.Authenticate(r.Context(), c.Username, c.Password)
+	u, err := s.users.Authenticate(r.Context(), username, password)
 	if errors.Is(err, latchkey.ErrInvalidCredentials) {
 		s.limit.Fail(account, ip)
 		s.log.Info("login failed", "ip", ip)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, userJSON{}, err
 	}
 	s.limit.Succeed(account, ip)
 	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, userJSON{}, err
 	}
-	s.log.Info("login", "user", u.ID, "session", t.SessionID, "cookies", c.Cookies)
-	if c.Cookies {
-		s.mw.SetCookies(w, t)
-	}
-	writePair(w, t, userJSON{UUID: u.ID, Username: u.Username}, c.Cookies)
+	s.log.Info("login", "user", u.ID, "session", t.SessionID)
+	return t, userJSON{UUID: u.ID, Username: u.Username}, nil
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {

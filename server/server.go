@@ -89,6 +89,10 @@ func (s *Server) routes() {
 	handle("/logout", map[string]http.Handler{"POST": s.mw.RequireAccess(http.HandlerFunc(s.logout))})
 	handle("/sessions", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.sessions))})
 	handle("/sessions/{id}", map[string]http.Handler{"DELETE": s.mw.RequireAccess(http.HandlerFunc(s.deleteSession))})
+	handle("/account", map[string]http.Handler{"GET": http.HandlerFunc(s.account)})
+	handle("/account/login", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogin)})
+	handle("/account/logout", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogout)})
+	handle("/account/sessions/{id}/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRevoke)})
 	handle("/.well-known/jwks.json", map[string]http.Handler{"GET": http.HandlerFunc(s.jwks)})
 	handle("/healthz", map[string]http.Handler{"GET": http.HandlerFunc(s.healthz)})
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
