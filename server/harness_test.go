@@ -116,7 +116,7 @@ func (e *env) call(method, path, bearer, body string, hdr ...string) response {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -145,6 +145,9 @@ func (r response) want(t *testing.T, status int, code string) response {
 	}
 	return r
 }
+
+// noRedirects shows redirects as they are, so tests see their Set-Cookie.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // pair is a token pair from login or refresh.
 type pair struct{ access, refresh, session string }

@@ -1,0 +1,63 @@
+package server_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func form(v url.Values) (string, []string) {
+	return v.Encode(), []string{"Content-Type", "application/x-www-form-urlencoded"}
+}
+
+func TestAccountPage(t *testing.T) {
+	e := newEnv(t)
+	j := &jar{m: map[string]string{}}
+	r := e.browse(j, "GET", "/account", "")
+	if r.status != 200 || !strings.Contains(string(r.raw), `id="sign-in"`) {
+		t.Fatalf("account page without a session = %d %.200s", r.status, r.raw)
+	}
+	if csp := r.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Fatalf("CSP = %q", csp)
+	}
+	body, hdr := form(url.Values{"username": {"test"}, "password": {"wrong"}})
+	r = e.browse(j, "POST", "/account/login", body, hdr...)
+	if r.status != 401 || !strings.Contains(string(r.raw), `role="alert"`) {
+		t.Fatalf("wrong password = %d %.300s", r.status, r.raw)
+	}
+	r = e.browse(j, "POST", "/account/login", body, append(hdr, "Sec-Fetch-Site", "cross-site")...)
+	if r.status != 403 {
+		t.Fatalf("cross-site sign-in = %d", r.status)
+	}
+	body, hdr = form(url.Values{"username": {"test"}, "password": {"test"}})
+	r = e.browse(j, "POST", "/account/login", body, hdr...)
+	if r.status != 303 || r.header.Get("Location") != "/account" || j.get("__Host-lk_refresh") == "" {
+		t.Fatalf("sign-in = %d %v", r.status, r.header)
+	}
+	if r = e.browse(j, "GET", "/account", ""); !strings.Contains(string(r.raw), "Signed in as") {
+		t.Fatalf("account page after sign-in: %.300s", r.raw)
+	}
+	other := e.login("test", "test")
+	// Revoking without the CSRF field is refused; with it, it works.
+	e.browse(j, "POST", "/account/sessions/"+other.session+"/revoke", "x=1", hdr...).want(t, 403, "csrf_failed")
+	body, hdr = form(url.Values{"csrf_token": {j.get("__Host-lk_csrf")}})
+	r = e.browse(j, "POST", "/account/sessions/"+other.session+"/revoke", body, hdr...)
+	if r.status != 303 {
+		t.Fatalf("revoke = %d %.300s", r.status, r.raw)
+	}
+	if r = e.browse(j, "GET", r.header.Get("Location"), ""); !strings.Contains(string(r.raw), "was signed out") || strings.Contains(string(r.raw), other.session) {
+		t.Fatalf("account page after revoking: %.300s", r.raw)
+	}
+	e.call("GET", "/protected", other.access, "").want(t, 401, "token_revoked")
+	// A forged sign-out without cookies clears nothing.
+	r = e.call("POST", "/account/logout", "", "scope=global", hdr...)
+	for _, c := range r.cookies {
+		if c.MaxAge < 0 {
+			t.Fatalf("an unauthenticated sign-out cleared cookie %s", c.Name)
+		}
+	}
+	r = e.browse(j, "POST", "/account/logout", body, hdr...)
+	if r.status != 303 || j.get("__Host-lk_access") != "" {
+		t.Fatalf("sign-out = %d, cookies %v", r.status, j.m)
+	}
+}
