@@ -29,6 +29,7 @@ commands:
   sessions revoke ID          revoke one session
   keys list                   list signing keys
   keys rotate                 publish a new next key and start signing with the previous next key
+  bench                       drive a running server with load (latchkey bench -h)
   version                     print the version
 
 Run 'latchkey serve -h' for the flags (every command accepts them).`
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usagef("serve takes no arguments, got %q", pos)
 		}
 		return serve(ctx, o, stderr)
+	case "bench":
+		return bench(ctx, rest, stdout, stderr)
 	case "users", "sessions", "keys":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand (see 'latchkey help')", cmd)

@@ -1,0 +1,104 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/load"
+	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/users"
+)
+
+func startServer(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "load.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	a, err := latchkey.New(ctx, latchkey.Config{Store: st, Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	u, _ := users.New(users.Config{Store: st, Params: password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}})
+	srv, err := server.New(server.Config{Auth: a, Users: u, Registration: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// Every mode runs against a real server, within its bounds, without errors;
+// race mode sees no fork and no 409.
+func TestModes(t *testing.T) {
+	url := startServer(t)
+	for _, mode := range []string{load.ModeLogin, load.ModeRefresh, load.ModeProtected, load.ModeMixed, load.ModeRace} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := load.Config{Target: url, Mode: mode, Concurrency: 8, Duration: 20 * time.Second, Requests: 40, Users: 3}
+			if err := load.Prepare(context.Background(), cfg); err != nil {
+				t.Fatal(err)
+			}
+			res, err := load.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors != 0 || res.ByStatus[409] != 0 || res.Forks != 0 {
+				t.Fatalf("%s: %+v", mode, res)
+			}
+			if mode == load.ModeRace {
+				if res.Rounds != 40 || res.Requests != 40*8 {
+					t.Fatalf("race ran %d rounds, %d requests; want 40 and 320", res.Rounds, res.Requests)
+				}
+			} else if res.Requests < 40 || res.Requests > 40+8 {
+				t.Fatalf("%s sent %d requests; want about 40", mode, res.Requests)
+			}
+			if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 {
+				t.Fatalf("latencies out of order: %+v", res)
+			}
+			var out bytes.Buffer
+			load.Format(&out, res)
+			if !strings.Contains(out.String(), "throughput") {
+				t.Fatalf("report: %s", out.String())
+			}
+			if _, err := json.Marshal(res); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestBaseline(t *testing.T) {
+	b, err := load.StartBaseline(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, mode := range []string{load.ModeProtected, load.ModeRefresh} {
+		res, err := load.Run(context.Background(), load.Config{Target: b.URL, Mode: mode, Concurrency: 4, Requests: 50, Duration: 10 * time.Second})
+		if err != nil || res.Errors != 0 || res.Requests < 50 {
+			t.Fatalf("baseline %s: %+v, %v", mode, res, err)
+		}
+	}
+}
+
+func TestBadMode(t *testing.T) {
+	if _, err := load.Run(context.Background(), load.Config{Mode: "stampede"}); err == nil {
+		t.Fatal("an unknown mode ran")
+	}
+}
