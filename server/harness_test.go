@@ -27,12 +27,13 @@ var cheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, Ke
 
 // env is a running server over real loopback HTTP on a real SQLite file.
 type env struct {
-	t      *testing.T
-	url    string
-	clock  *fakeclock.Clock
-	auth   *latchkey.Auth
-	dbPath string
-	secret []byte
+	t       testing.TB
+	url     string
+	handler http.Handler
+	clock   *fakeclock.Clock
+	auth    *latchkey.Auth
+	dbPath  string
+	secret  []byte
 }
 
 type setup struct {
@@ -41,7 +42,7 @@ type setup struct {
 	insecureCookies bool
 }
 
-func newEnv(t *testing.T, opts ...func(*setup)) *env {
+func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	t.Helper()
 	var s setup
 	for _, o := range opts {
@@ -79,7 +80,7 @@ func newEnv(t *testing.T, opts ...func(*setup)) *env {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret}
+	return &env{t: t, handler: srv.Handler(), url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret}
 }
 
 // response is what a call returned.
@@ -135,7 +136,7 @@ func (e *env) call(method, path, bearer, body string, hdr ...string) response {
 }
 
 // want checks status and error code ("" for a success).
-func (r response) want(t *testing.T, status int, code string) response {
+func (r response) want(t testing.TB, status int, code string) response {
 	t.Helper()
 	if r.status != status || r.str("error") != code {
 		t.Fatalf("got %d %s, want %d %q", r.status, r.raw, status, code)
