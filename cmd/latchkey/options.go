@@ -17,6 +17,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
@@ -87,6 +88,9 @@ var storeOpeners = map[string]func(ctx context.Context, dsn string) (store.Store
 	"sqlite": func(ctx context.Context, dsn string) (store.Store, error) {
 		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	},
+	"postgres": func(ctx context.Context, dsn string) (store.Store, error) {
+		return postgres.Open(ctx, dsn, postgres.Options{})
+	},
 }
 
 // storeScheme returns the backend name of a --store value.
@@ -107,22 +111,18 @@ func storeScheme(dsn string) (string, error) {
 	return "", usagef("--store %q: want sqlite:PATH, postgres://…, redis://… or redis-cluster://…", redact(dsn))
 }
 
-func openStore(ctx context.Context, dsn string) (store.Store, string, error) {
-	scheme, err := storeScheme(dsn)
-	if err != nil {
-		return nil, "", err
-	}
+func openStore(ctx context.Context, scheme, dsn string) (store.Store, error) {
 	open, ok := storeOpeners[scheme]
 	if !ok {
-		return nil, "", fmt.Errorf("the %s store is not available in this build", scheme)
+		return nil, fmt.Errorf("the %s store is not available in this build", scheme)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	st, err := open(ctx, dsn)
 	if err != nil {
-		return nil, "", fmt.Errorf("opening store %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("opening store %s: %w", redact(dsn), err)
 	}
-	return st, scheme, nil
+	return st, nil
 }
 
 // redact hides a password in a connection URL.

@@ -29,13 +29,16 @@ type env struct {
 
 // open opens the store and, with the secret, the Auth; issuer "" keeps the default.
 func (o *options) open(ctx context.Context, log *slog.Logger, issuer string) (*env, error) {
-	st, scheme, err := openStore(ctx, o.store)
+	scheme, err := storeScheme(o.store)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := o.secret(scheme, log)
+	secret, err := o.secret(scheme, log) // a missing secret fails before any connection
 	if err != nil {
-		st.Close()
+		return nil, err
+	}
+	st, err := openStore(ctx, scheme, o.store)
+	if err != nil {
 		return nil, err
 	}
 	a, err := latchkey.New(ctx, o.authConfig(st, secret, issuer, log))

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pgSchema makes an empty schema for one test and returns a --store URL using it.
+func pgSchema(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("LATCHKEY_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("LATCHKEY_TEST_POSTGRES not set: skipping the PostgreSQL multi-node tests")
+	}
+	ctx := context.Background()
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "lk_nodes_" + hex.EncodeToString(b)
+	c, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("LATCHKEY_TEST_POSTGRES is set but unreachable: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), base); err == nil {
+			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			c.Close(context.Background())
+		}
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func get(t *testing.T, url, bearer string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	decode(resp, &out)
+	return resp.StatusCode, out
+}
+
+// Three nodes on one PostgreSQL database behave as one server: a refresh on
+// B and a replay on C is detected, and a logout on A is enforced on B and C
+// within the revocation delay.
+func TestNodesSharePostgres(t *testing.T) {
+	store := pgSchema(t)
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	env := map[string]string{"LATCHKEY_SECRET": base64.StdEncoding.EncodeToString(secret)}
+	args := []string{"--store", store, "--demo", "--revocation-delay", "200ms", "--reuse-grace", "1s", "--issuer", "http://latchkey.test"}
+	a, _, _ := startServe(t, args, env)
+	b, _, _ := startServe(t, args, env)
+	c, _, _ := startServe(t, args, env)
+
+	code, p0 := post(t, a+"/login", "", `{"username":"test","password":"test"}`)
+	if code != 200 {
+		t.Fatalf("login on A = %d %v", code, p0)
+	}
+	code, p1 := post(t, b+"/refresh", p0["refresh_token"].(string), "")
+	if code != 200 {
+		t.Fatalf("refresh on B = %d %v", code, p1)
+	}
+	if code, _ := get(t, c+"/protected", p1["access_token"].(string)); code != 200 {
+		t.Fatalf("B's access token on C = %d", code)
+	}
+	time.Sleep(1100 * time.Millisecond) // past the grace window
+	if code, out := post(t, c+"/refresh", p0["refresh_token"].(string), ""); code != 401 || out["error"] != "refresh_reused" {
+		t.Fatalf("replay on C = %d %v", code, out)
+	}
+	// The session is dead everywhere, within the revocation delay.
+	deadline := time.Now().Add(200*time.Millisecond + time.Second)
+	for _, node := range []string{a, b} {
+		for {
+			code, _ := get(t, node+"/protected", p1["access_token"].(string))
+			if code == 401 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s still accepts the revoked session's token", node)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	// Logout on A is enforced on B and C.
+	code, q := post(t, a+"/login", "", `{"username":"test","password":"test"}`)
+	if code != 200 {
+		t.Fatalf("login = %d", code)
+	}
+	access := q["access_token"].(string)
+	if code, _ := post(t, a+"/logout", access, ""); code != 204 {
+		t.Fatalf("logout on A = %d", code)
+	}
+	start := time.Now()
+	for _, node := range []string{b, c} {
+		for {
+			code, out := get(t, node+"/protected", access)
+			if code == 401 && out["error"] == "token_revoked" {
+				break
+			}
+			if time.Since(start) > 200*time.Millisecond+time.Second {
+				t.Fatalf("node %s accepts a logged-out token %v after the logout", node, time.Since(start))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Logf("logout on A refused on B and C after %v (revocation delay 200ms)", time.Since(start))
+}
+
+func decode(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }

@@ -1,0 +1,10 @@
+// Package postgres is latchkey's store on PostgreSQL, for deployments that run
+// several `latchkey serve` nodes against one existing database.
+//
+// It keeps the contract's atomicity in single statements: rotating a session is
+// one conditional UPDATE … RETURNING, revoking one is a short transaction
+// (mark, then append to the revocation feed only if the mark changed
+// something). Tables carry the prefix latchkey_ so the schema can share a
+// database; Open creates or migrates it under an advisory lock, so several
+// nodes may start at once.
+package postgres

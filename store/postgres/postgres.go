@@ -1,0 +1,463 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/latchkey/latchkey/store"
+)
+
+// DB is a store.Store on PostgreSQL.
+type DB struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Options tune the connection pool.
+type Options struct {
+	// MaxConns caps the pool; 0 keeps pgx's default (the larger of 4 and the CPU count).
+	MaxConns int32
+	// ConnectTimeout bounds connecting and the start-up ping; default 5 s.
+	ConnectTimeout time.Duration
+}
+
+const schemaVersion = 1
+
+// schema is created idempotently; times are Unix milliseconds, 0 = zero time.
+const schema = `
+CREATE TABLE IF NOT EXISTS latchkey_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS latchkey_users (
+	id            TEXT PRIMARY KEY,
+	username      TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+	created_at    BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS latchkey_sessions (
+	id              TEXT PRIMARY KEY,
+	user_id         TEXT NOT NULL,
+	generation      BIGINT NOT NULL,
+	rotated_at      BIGINT NOT NULL,
+	created_at      BIGINT NOT NULL,
+	last_used_at    BIGINT NOT NULL,
+	idle_expires_at BIGINT NOT NULL,
+	expires_at      BIGINT NOT NULL,
+	revoked_at      BIGINT NOT NULL DEFAULT 0,
+	revoke_reason   TEXT NOT NULL DEFAULT '',
+	user_agent      TEXT NOT NULL DEFAULT '',
+	ip              TEXT NOT NULL DEFAULT '',
+	client_id       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS latchkey_sessions_user ON latchkey_sessions (user_id, created_at);
+CREATE INDEX IF NOT EXISTS latchkey_sessions_idle ON latchkey_sessions (idle_expires_at);
+CREATE INDEX IF NOT EXISTS latchkey_sessions_revoked ON latchkey_sessions (revoked_at) WHERE revoked_at > 0;
+CREATE TABLE IF NOT EXISTS latchkey_revocations (
+	seq        BIGSERIAL PRIMARY KEY,
+	session_id TEXT NOT NULL DEFAULT '',
+	token_id   TEXT NOT NULL DEFAULT '',
+	at         BIGINT NOT NULL,
+	until      BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS latchkey_revocations_until ON latchkey_revocations (until);
+CREATE TABLE IF NOT EXISTS latchkey_keys (
+	id           TEXT PRIMARY KEY,
+	algorithm    TEXT NOT NULL,
+	sealed       BYTEA NOT NULL,
+	created_at   BIGINT NOT NULL,
+	activated_at BIGINT NOT NULL DEFAULT 0,
+	retired_at   BIGINT NOT NULL DEFAULT 0
+);
+`
+
+// migrationLock is the advisory lock key that serialises schema set-up.
+const migrationLock = 0x6c6174636b6579 // "latckey"
+
+// Open connects to the database named by dsn (a postgres:// URL or key=value
+// string) and creates or migrates the schema. It fails, rather than hangs,
+// when the server cannot be reached within the connect timeout.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("postgres: the connection URL is malformed") // the URL may hold a password: not echoed
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 5 * time.Second
+	}
+	cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, opts.ConnectTimeout)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: cannot reach the server: %w", err)
+	}
+	db := &DB{pool: pool}
+	if err := db.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		if _, err := tx.Exec(ctx, schema); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		var v int
+		err := tx.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			_, err = tx.Exec(ctx, `INSERT INTO latchkey_schema (version) VALUES ($1)`, schemaVersion)
+		case err == nil && v > schemaVersion:
+			return fmt.Errorf("postgres: the database has schema version %d, newer than this latchkey (%d)", v, schemaVersion)
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: migrate: %w", err)
+		}
+		return nil
+	})
+}
+
+// Close closes the pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// Ping checks that the server answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// CreateUser inserts u.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_users (id, username, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)`,
+		u.ID, u.Username, u.PasswordHash, u.Disabled, ms(u.CreatedAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create user: %w", err)
+	}
+	return nil
+}
+
+const userCols = `id, username, password_hash, disabled, created_at`
+
+func scanUser(row pgx.Row) (store.User, error) {
+	var u store.User
+	var created int64
+	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Disabled, &created)
+	u.CreatedAt = fromMS(created)
+	return u, err
+}
+
+func (db *DB) userWhere(ctx context.Context, op, where string, arg any) (store.User, error) {
+	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userCols+` FROM latchkey_users WHERE `+where, arg))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.User{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	return u, nil
+}
+
+// UserByName returns the user with this username.
+func (db *DB) UserByName(ctx context.Context, username string) (store.User, error) {
+	return db.userWhere(ctx, "user by name", "username = $1", username)
+}
+
+// UserByID returns the user with this id.
+func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	return db.userWhere(ctx, "user by id", "id = $1", id)
+}
+
+// UpdateUser replaces the password hash and the disabled flag.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE latchkey_users SET password_hash = $1, disabled = $2 WHERE id = $3`, u.PasswordHash, u.Disabled, u.ID)
+	if err != nil {
+		return fmt.Errorf("postgres: update user: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ListUsers returns every user by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+userCols+` FROM latchkey_users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list users: %w", err)
+	}
+	return us, nil
+}
+
+const sessionCols = `id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, revoke_reason, user_agent, ip, client_id`
+
+func scanSession(row pgx.Row) (store.Session, error) {
+	var x store.Session
+	var gen, rotated, created, used, idle, exp, revoked int64
+	err := row.Scan(&x.ID, &x.UserID, &gen, &rotated, &created, &used, &idle, &exp, &revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID)
+	x.Generation = uint64(gen)
+	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMS(rotated), fromMS(created), fromMS(used)
+	x.IdleExpiresAt, x.ExpiresAt, x.RevokedAt = fromMS(idle), fromMS(exp), fromMS(revoked)
+	return x, err
+}
+
+func generation(g uint64) (int64, error) {
+	if g > math.MaxInt64 {
+		return 0, errors.New("postgres: generation out of range")
+	}
+	return int64(g), nil
+}
+
+// CreateSession inserts x.
+func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
+	gen, err := generation(x.Generation)
+	if err != nil {
+		return err
+	}
+	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		x.ID, x.UserID, gen, ms(x.RotatedAt), ms(x.CreatedAt), ms(x.LastUsedAt), ms(x.IdleExpiresAt), ms(x.ExpiresAt),
+		ms(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP, x.ClientID)
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the session with this id.
+func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
+	x, err := scanSession(db.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM latchkey_sessions WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: session: %w", err)
+	}
+	return x, nil
+}
+
+// RotateSession advances the session one generation with one conditional UPDATE.
+func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
+	from, err := generation(r.From)
+	if err != nil {
+		return store.Session{}, err
+	}
+	x, err := scanSession(db.pool.QueryRow(ctx, `UPDATE latchkey_sessions
+		SET generation = generation + 1, rotated_at = $1, last_used_at = $1, idle_expires_at = $2
+		WHERE id = $3 AND generation = $4 AND revoked_at = 0
+		RETURNING `+sessionCols, ms(r.At), ms(r.IdleExpiresAt), id, from))
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, err := db.Session(ctx, id); err != nil {
+			return store.Session{}, err
+		}
+		return store.Session{}, store.ErrConflict
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("postgres: rotate: %w", err)
+	}
+	return x, nil
+}
+
+// UserSessions returns every session of the user, newest first.
+func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+sessionCols+` FROM latchkey_sessions WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user sessions: %w", err)
+	}
+	ss, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: user sessions: %w", err)
+	}
+	return ss, nil
+}
+
+// RevokeSession marks the session revoked and appends to the feed in one
+// transaction; the append happens only if the mark changed the row.
+func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE latchkey_sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at = 0`, ms(rev.At), reason, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			var one int
+			if err := tx.QueryRow(ctx, `SELECT 1 FROM latchkey_sessions WHERE id = $1`, id).Scan(&one); errors.Is(err, pgx.ErrNoRows) {
+				return store.ErrNotFound
+			} else if err != nil {
+				return err
+			}
+			return nil // already revoked
+		}
+		return appendFeed(ctx, tx, store.Revocation{SessionID: id, At: rev.At, Until: rev.Until})
+	})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("postgres: revoke session: %w", err)
+	}
+	return err
+}
+
+// RevokeToken appends a single-token entry to the feed.
+func (db *DB) RevokeToken(ctx context.Context, rev store.Revocation) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		return appendFeed(ctx, tx, store.Revocation{TokenID: rev.TokenID, At: rev.At, Until: rev.Until})
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: revoke token: %w", err)
+	}
+	return nil
+}
+
+// feedLock serialises appends to the revocation feed.
+const feedLock = migrationLock + 1
+
+// appendFeed appends rev inside tx. A sequence hands out numbers before
+// commit, so two concurrent appends could commit out of order and a node that
+// had already read the higher seq would never see the lower one. Holding an
+// advisory lock from nextval to commit makes seq order commit order.
+func appendFeed(ctx context.Context, tx pgx.Tx, rev store.Revocation) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(feedLock)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO latchkey_revocations (session_id, token_id, at, until) VALUES ($1, $2, $3, $4)`,
+		rev.SessionID, rev.TokenID, ms(rev.At), ms(rev.Until))
+	return err
+}
+
+// RevocationsAfter returns the feed after seq.
+func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, limit int) ([]store.Revocation, error) {
+	rows, err := db.pool.Query(ctx, `SELECT seq, session_id, token_id, at, until FROM latchkey_revocations
+		WHERE seq > $1 AND until > $2 ORDER BY seq LIMIT $3`, after, ms(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revocations: %w", err)
+	}
+	revs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Revocation, error) {
+		var x store.Revocation
+		var at, until int64
+		err := r.Scan(&x.Seq, &x.SessionID, &x.TokenID, &at, &until)
+		x.At, x.Until = fromMS(at), fromMS(until)
+		return x, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: revocations: %w", err)
+	}
+	return revs, nil
+}
+
+// PutKey inserts or replaces a key.
+func (db *DB) PutKey(ctx context.Context, k store.Key) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_keys (id, algorithm, sealed, created_at, activated_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (id) DO UPDATE SET algorithm = EXCLUDED.algorithm, sealed = EXCLUDED.sealed, created_at = EXCLUDED.created_at,
+		activated_at = EXCLUDED.activated_at, retired_at = EXCLUDED.retired_at`,
+		k.ID, k.Algorithm, k.Sealed, ms(k.CreatedAt), ms(k.ActivatedAt), ms(k.RetiredAt))
+	if err != nil {
+		return fmt.Errorf("postgres: put key: %w", err)
+	}
+	return nil
+}
+
+// ListKeys returns every key, oldest first.
+func (db *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, algorithm, sealed, created_at, activated_at, retired_at FROM latchkey_keys ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list keys: %w", err)
+	}
+	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) {
+		var k store.Key
+		var created, activated, retired int64
+		err := r.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
+		k.CreatedAt, k.ActivatedAt, k.RetiredAt = fromMS(created), fromMS(activated), fromMS(retired)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list keys: %w", err)
+	}
+	return ks, nil
+}
+
+// DeleteKey removes a key.
+func (db *DB) DeleteKey(ctx context.Context, id string) error {
+	if _, err := db.pool.Exec(ctx, `DELETE FROM latchkey_keys WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("postgres: delete key: %w", err)
+	}
+	return nil
+}
+
+const purgeBatch = 1000
+
+// Purge deletes, in batches, sessions expired or revoked before now-retain and
+// feed entries whose Until has passed.
+func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
+	cut := ms(now.Add(-retain))
+	total := 0
+	for {
+		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_sessions WHERE id IN (
+			SELECT id FROM latchkey_sessions WHERE idle_expires_at < $1 OR expires_at < $1 OR (revoked_at > 0 AND revoked_at < $1) LIMIT $2)`, cut, purgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("postgres: purge: %w", err)
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < purgeBatch {
+			break
+		}
+	}
+	for {
+		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`, ms(now), purgeBatch)
+		if err != nil {
+			return total, fmt.Errorf("postgres: purge: %w", err)
+		}
+		if tag.RowsAffected() < purgeBatch {
+			return total, nil
+		}
+	}
+}
