@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // pgSchema makes an empty schema for one test and returns a --store URL using it.
@@ -61,11 +62,39 @@ func get(t *testing.T, url, bearer string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// Three nodes on one PostgreSQL database behave as one server: a refresh on
-// B and a replay on C is detected, and a logout on A is enforced on B and C
-// within the revocation delay.
-func TestNodesSharePostgres(t *testing.T) {
-	store := pgSchema(t)
+// Three nodes on one PostgreSQL database, or one Redis, or one Redis Cluster,
+// behave as one server: a refresh on B and a replay on C is detected, and a
+// logout on A is enforced on B and C within the revocation delay.
+func TestNodesShareAStore(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(t *testing.T) string
+	}{
+		{"postgres", pgSchema},
+		{"redis", redisDB("LATCHKEY_TEST_REDIS", "")},
+		{"cluster", redisDB("LATCHKEY_TEST_REDIS_CLUSTER", "redis-cluster://")},
+	} {
+		t.Run(tc.name, func(t *testing.T) { nodesShare(t, tc.store(t)) })
+	}
+}
+
+// redisDB returns the store URL of a Redis under test, or skips.
+func redisDB(env, scheme string) func(t *testing.T) string {
+	return func(t *testing.T) string {
+		v := os.Getenv(env)
+		if v == "" {
+			t.Skipf("%s not set: skipping this multi-node test", env)
+		}
+		b := make([]byte, 6)
+		rand.Read(b)
+		prefix := "lkt:" + hex.EncodeToString(b) + ":"
+		u := scheme + v + "?prefix=" + prefix
+		t.Cleanup(func() { dropPrefix(scheme+v, prefix) })
+		return u
+	}
+}
+
+func nodesShare(t *testing.T, store string) {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	env := map[string]string{"LATCHKEY_SECRET": base64.StdEncoding.EncodeToString(secret)}
@@ -130,3 +159,29 @@ func TestNodesSharePostgres(t *testing.T) {
 }
 
 func decode(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }
+
+// dropPrefix deletes a test's keys.
+func dropPrefix(u, prefix string) {
+	ctx := context.Background()
+	var c goredis.UniversalClient
+	if rest, ok := strings.CutPrefix(u, "redis-cluster://"); ok {
+		c = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: strings.Split(rest, ",")})
+	} else if o, err := goredis.ParseURL(u); err == nil {
+		c = goredis.NewClient(o)
+	} else {
+		return
+	}
+	defer c.Close()
+	del := func(ctx context.Context, n goredis.UniversalClient) error {
+		iter := n.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		for iter.Next(ctx) {
+			n.Del(ctx, iter.Val())
+		}
+		return iter.Err()
+	}
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return del(ctx, n) })
+	} else {
+		del(ctx, c)
+	}
+}

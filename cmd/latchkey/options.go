@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
+	"github.com/latchkey/latchkey/store/redis"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
@@ -90,6 +91,12 @@ var storeOpeners = map[string]func(ctx context.Context, dsn string) (store.Store
 	},
 	"postgres": func(ctx context.Context, dsn string) (store.Store, error) {
 		return postgres.Open(ctx, dsn, postgres.Options{})
+	},
+	"redis": func(ctx context.Context, dsn string) (store.Store, error) {
+		return redis.Open(ctx, dsn, redis.Options{})
+	},
+	"redis-cluster": func(ctx context.Context, dsn string) (store.Store, error) {
+		return redis.Open(ctx, dsn, redis.Options{})
 	},
 }
 

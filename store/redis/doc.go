@@ -1,0 +1,15 @@
+// Package redis is latchkey's store on Redis or Redis Cluster, for
+// deployments whose nodes already share one.
+//
+// Every atomic operation touches one hash slot: a session is one hash whose key
+// carries the session id as hash tag, so rotation is a single Lua script that
+// compares the generation and writes in one step. The revocation feed lives in
+// one slot ({feed}) and is appended by a script that takes the next sequence
+// number and adds the entry together, so feed order is commit order.
+// User-wide reads (a user's sessions) go through a per-user set of session ids
+// and work across slots.
+//
+// Sessions carry a Redis expiry 25 hours past their absolute end, so expired
+// data disappears without a sweep; Purge removes revoked and idle-expired ones
+// sooner, in small SCAN batches that never block the server.
+package redis

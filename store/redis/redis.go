@@ -1,0 +1,611 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/latchkey/latchkey/store"
+)
+
+// DB is a store.Store on Redis or Redis Cluster.
+type DB struct {
+	c goredis.UniversalClient
+	p string // key prefix
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Options tune the client.
+type Options struct {
+	// PoolSize is the connections per node; 0 keeps go-redis's default.
+	PoolSize int
+	// DialTimeout bounds connecting and the start-up ping; default 5 s.
+	DialTimeout time.Duration
+	// Prefix starts every key; default "lk:".
+	Prefix string
+}
+
+// keep is how long past its absolute end a session stays in Redis, so its
+// tokens are still answered "expired" for a day.
+const keep = 25 * time.Hour
+
+// Open connects to redis://[user:password@]host:port/DB or
+// redis-cluster://[user:password@]host:port,host:port,… and pings it. A
+// `prefix` query parameter (…?prefix=app1:) overrides Options.Prefix, so
+// several deployments can share one Redis.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	rawURL, prefix := splitPrefix(rawURL)
+	if prefix != "" {
+		opts.Prefix = prefix
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = "lk:"
+	}
+	var c goredis.UniversalClient
+	switch {
+	case strings.HasPrefix(rawURL, "redis-cluster://"):
+		u, err := url.Parse("redis://" + strings.TrimPrefix(rawURL, "redis-cluster://"))
+		if err != nil || u.Host == "" {
+			return nil, errors.New("redis: malformed redis-cluster:// URL (want redis-cluster://host:port,host:port)")
+		}
+		co := &goredis.ClusterOptions{Addrs: strings.Split(u.Host, ","), DialTimeout: opts.DialTimeout, PoolSize: opts.PoolSize}
+		if u.User != nil {
+			co.Username = u.User.Username()
+			co.Password, _ = u.User.Password()
+		}
+		c = goredis.NewClusterClient(co)
+	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
+		o, err := goredis.ParseURL(rawURL)
+		if err != nil {
+			return nil, errors.New("redis: malformed redis:// URL (want redis://host:port/DB)") // never echo: it may hold a password
+		}
+		o.DialTimeout = opts.DialTimeout
+		if opts.PoolSize > 0 {
+			o.PoolSize = opts.PoolSize
+		}
+		c = goredis.NewClient(o)
+	default:
+		return nil, errors.New("redis: the URL must start with redis://, rediss:// or redis-cluster://")
+	}
+	db := &DB{c: c, p: opts.Prefix}
+	pctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
+	}
+	return db, nil
+}
+
+// splitPrefix removes the prefix parameter from a URL's query.
+func splitPrefix(raw string) (string, string) {
+	base, query, ok := strings.Cut(raw, "?")
+	if !ok {
+		return raw, ""
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return raw, ""
+	}
+	prefix := q.Get("prefix")
+	q.Del("prefix")
+	if len(q) == 0 {
+		return base, prefix
+	}
+	return base + "?" + q.Encode(), prefix
+}
+
+// Close closes the client.
+func (db *DB) Close() error { return db.c.Close() }
+
+// Ping checks every node.
+func (db *DB) Ping(ctx context.Context) error {
+	var err error
+	if cc, ok := db.c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachShard(ctx, func(ctx context.Context, s *goredis.Client) error { return s.Ping(ctx).Err() })
+	} else {
+		err = db.c.Ping(ctx).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
+}
+
+// Keys. The part in braces is the hash tag: everything one script touches
+// shares it.
+func (db *DB) userKey(id string) string    { return db.p + "user:{u:" + id + "}" }
+func (db *DB) nameKey(n string) string     { return db.p + "name:{n:" + n + "}" }
+func (db *DB) usersKey() string            { return db.p + "{users}" }
+func (db *DB) sessionKey(id string) string { return db.p + "s:{s:" + id + "}" }
+func (db *DB) userSessions(uid string) string {
+	return db.p + "us:{u:" + uid + "}"
+}
+func (db *DB) feedKey() string               { return db.p + "{feed}" }
+func (db *DB) feedSeqKey() string            { return db.p + "{feed}:seq" }
+func (db *DB) feedDoneKey(sid string) string { return db.p + "{feed}:done:" + sid }
+func (db *DB) keysKey() string               { return db.p + "{keys}" }
+func (db *DB) keyKey(id string) string       { return db.p + "{keys}:" + id }
+
+func ms(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func fromMS(s string) time.Time {
+	v, _ := strconv.ParseInt(s, 10, 64)
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v)
+}
+
+// createUser claims the name, then the id; a taken id releases the name.
+var createUser = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'password_hash', ARGV[3], 'disabled', ARGV[4], 'created_at', ARGV[5])
+return 1`)
+
+// CreateUser inserts u.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	ok, err := db.c.SetNX(ctx, db.nameKey(u.Username), u.ID, 0).Result()
+	if err != nil {
+		return fmt.Errorf("redis: create user: %w", err)
+	}
+	if !ok {
+		return store.ErrExists
+	}
+	n, err := createUser.Run(ctx, db.c, []string{db.userKey(u.ID)}, u.ID, u.Username, u.PasswordHash, boolStr(u.Disabled), ms(u.CreatedAt)).Int()
+	if err == nil && n == 0 {
+		db.c.Del(ctx, db.nameKey(u.Username))
+		return store.ErrExists
+	}
+	if err == nil {
+		err = db.c.SAdd(ctx, db.usersKey(), u.ID).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("redis: create user: %w", err)
+	}
+	return nil
+}
+
+func boolStr(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func toUser(m map[string]string) store.User {
+	return store.User{ID: m["id"], Username: m["username"], PasswordHash: m["password_hash"], Disabled: m["disabled"] == "1", CreatedAt: fromMS(m["created_at"])}
+}
+
+// UserByID returns the user with this id.
+func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	m, err := db.c.HGetAll(ctx, db.userKey(id)).Result()
+	if err != nil {
+		return store.User{}, fmt.Errorf("redis: user by id: %w", err)
+	}
+	if len(m) == 0 {
+		return store.User{}, store.ErrNotFound
+	}
+	return toUser(m), nil
+}
+
+// UserByName returns the user with this username.
+func (db *DB) UserByName(ctx context.Context, username string) (store.User, error) {
+	id, err := db.c.Get(ctx, db.nameKey(username)).Result()
+	if errors.Is(err, goredis.Nil) {
+		return store.User{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("redis: user by name: %w", err)
+	}
+	return db.UserByID(ctx, id)
+}
+
+var updateUser = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'password_hash', ARGV[1], 'disabled', ARGV[2])
+return 1`)
+
+// UpdateUser replaces the password hash and the disabled flag.
+func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
+	n, err := updateUser.Run(ctx, db.c, []string{db.userKey(u.ID)}, u.PasswordHash, boolStr(u.Disabled)).Int()
+	if err != nil {
+		return fmt.Errorf("redis: update user: %w", err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// ListUsers returns every user by username.
+func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
+	ids, err := db.c.SMembers(ctx, db.usersKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: list users: %w", err)
+	}
+	var us []store.User
+	for _, id := range ids {
+		u, err := db.UserByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	slices.SortFunc(us, func(a, b store.User) int { return strings.Compare(a.Username, b.Username) })
+	return us, nil
+}
+
+// createSession writes a new session hash with its expiry.
+var createSession = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+return 1`)
+
+func sessionFields(x store.Session) []any {
+	return []any{
+		"id", x.ID, "user_id", x.UserID, "generation", strconv.FormatUint(x.Generation, 10),
+		"rotated_at", ms(x.RotatedAt), "created_at", ms(x.CreatedAt), "last_used_at", ms(x.LastUsedAt),
+		"idle_expires_at", ms(x.IdleExpiresAt), "expires_at", ms(x.ExpiresAt), "revoked_at", ms(x.RevokedAt),
+		"revoke_reason", x.RevokeReason, "user_agent", x.UserAgent, "ip", x.IP, "client_id", x.ClientID,
+	}
+}
+
+func toSession(m map[string]string) store.Session {
+	gen, _ := strconv.ParseUint(m["generation"], 10, 64)
+	return store.Session{
+		ID: m["id"], UserID: m["user_id"], Generation: gen,
+		RotatedAt: fromMS(m["rotated_at"]), CreatedAt: fromMS(m["created_at"]), LastUsedAt: fromMS(m["last_used_at"]),
+		IdleExpiresAt: fromMS(m["idle_expires_at"]), ExpiresAt: fromMS(m["expires_at"]), RevokedAt: fromMS(m["revoked_at"]),
+		RevokeReason: m["revoke_reason"], UserAgent: m["user_agent"], IP: m["ip"], ClientID: m["client_id"],
+	}
+}
+
+func expiry(x store.Session) string {
+	end := x.ExpiresAt
+	if x.IdleExpiresAt.After(end) {
+		end = x.IdleExpiresAt
+	}
+	return strconv.FormatInt(end.Add(keep).UnixMilli(), 10)
+}
+
+// CreateSession inserts x and indexes it under its user.
+func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
+	args := append([]any{expiry(x)}, sessionFields(x)...)
+	n, err := createSession.Run(ctx, db.c, []string{db.sessionKey(x.ID)}, args...).Int()
+	if err != nil {
+		return fmt.Errorf("redis: create session: %w", err)
+	}
+	if n == 0 {
+		return store.ErrExists
+	}
+	if err := db.c.SAdd(ctx, db.userSessions(x.UserID), x.ID).Err(); err != nil {
+		return fmt.Errorf("redis: create session: %w", err)
+	}
+	return nil
+}
+
+// Session returns the session with this id.
+func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
+	m, err := db.c.HGetAll(ctx, db.sessionKey(id)).Result()
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redis: session: %w", err)
+	}
+	if len(m) == 0 {
+		return store.Session{}, store.ErrNotFound
+	}
+	return toSession(m), nil
+}
+
+// rotate is the compare-and-swap: -1 missing, 0 conflict, else the new hash.
+var rotate = goredis.NewScript(`
+local gen = redis.call('HGET', KEYS[1], 'generation')
+if not gen then return -1 end
+if gen ~= ARGV[1] or redis.call('HGET', KEYS[1], 'revoked_at') ~= '0' then return 0 end
+redis.call('HINCRBY', KEYS[1], 'generation', 1)
+redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'idle_expires_at', ARGV[3])
+return redis.call('HGETALL', KEYS[1])`)
+
+// RotateSession advances the session one generation in one script.
+func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
+	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt)).Result()
+	if err != nil {
+		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
+	}
+	switch v := v.(type) {
+	case int64:
+		if v < 0 {
+			return store.Session{}, store.ErrNotFound
+		}
+		return store.Session{}, store.ErrConflict
+	case []any:
+		m := map[string]string{}
+		for i := 0; i+1 < len(v); i += 2 {
+			k, _ := v[i].(string)
+			val, _ := v[i+1].(string)
+			m[k] = val
+		}
+		return toSession(m), nil
+	}
+	return store.Session{}, fmt.Errorf("redis: rotate: unexpected reply %T", v)
+}
+
+// UserSessions returns every stored session of the user, newest first; ids
+// whose session has expired out of Redis are dropped from the index.
+func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
+	ids, err := db.c.SMembers(ctx, db.userSessions(userID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: user sessions: %w", err)
+	}
+	cmds := make([]*goredis.MapStringStringCmd, len(ids))
+	_, err = db.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, db.sessionKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: user sessions: %w", err)
+	}
+	var out []store.Session
+	var gone []any
+	for i, c := range cmds {
+		if len(c.Val()) == 0 {
+			gone = append(gone, ids[i])
+			continue
+		}
+		out = append(out, toSession(c.Val()))
+	}
+	if len(gone) > 0 {
+		db.c.SRem(ctx, db.userSessions(userID), gone...)
+	}
+	slices.SortFunc(out, func(a, b store.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// markRevoked: -1 missing, 0 already revoked, 1 revoked now.
+var markRevoked = goredis.NewScript(`
+local r = redis.call('HGET', KEYS[1], 'revoked_at')
+if not r then return -1 end
+if r ~= '0' then return 0 end
+redis.call('HSET', KEYS[1], 'revoked_at', ARGV[1], 'revoke_reason', ARGV[2])
+return 1`)
+
+// appendFeed takes the next seq and adds the entry in one step; with a done
+// key (KEYS[3]) it appends at most once for it.
+var appendFeed = goredis.NewScript(`
+if KEYS[3] and redis.call('SET', KEYS[3], '1', 'NX', 'PXAT', ARGV[2]) == false then return 0 end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('ZADD', KEYS[1], seq, string.format('%d|%s', seq, ARGV[1]))
+return seq`)
+
+// feedEntry is a feed member's JSON after "seq|".
+type feedEntry struct {
+	S string `json:"s,omitempty"`
+	T string `json:"t,omitempty"`
+	A int64  `json:"a"`
+	U int64  `json:"u"`
+}
+
+func (db *DB) append(ctx context.Context, rev store.Revocation, once bool) error {
+	b, _ := json.Marshal(feedEntry{S: rev.SessionID, T: rev.TokenID, A: rev.At.UnixMilli(), U: rev.Until.UnixMilli()})
+	keys := []string{db.feedKey(), db.feedSeqKey()}
+	if once {
+		keys = append(keys, db.feedDoneKey(rev.SessionID))
+	}
+	return appendFeed.Run(ctx, db.c, keys, string(b), strconv.FormatInt(rev.Until.UnixMilli(), 10)).Err()
+}
+
+// RevokeSession marks the session (its slot) and then appends to the feed
+// (the feed's slot). Under Cluster these are two steps; the append is guarded by
+// a per-session done key, so a retry after a failure between them appends
+// exactly once: calling RevokeSession again on an already revoked session
+// finishes an interrupted append.
+func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
+	n, err := markRevoked.Run(ctx, db.c, []string{db.sessionKey(id)}, ms(rev.At), reason).Int()
+	if err != nil {
+		return fmt.Errorf("redis: revoke session: %w", err)
+	}
+	if n < 0 {
+		return store.ErrNotFound
+	}
+	if n == 0 {
+		// Already revoked: make sure its feed entry exists (an earlier call may
+		// have stopped between the two steps), using the revocation time stored.
+		x, err := db.Session(ctx, id)
+		if err != nil {
+			return err
+		}
+		rev.At = x.RevokedAt
+		if !rev.Until.After(rev.At) {
+			return nil
+		}
+	}
+	rev.SessionID = id
+	if err := db.append(ctx, rev, true); err != nil && !errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("redis: revoke session: %w", err)
+	}
+	return nil
+}
+
+// RevokeToken appends a single-token entry to the feed.
+func (db *DB) RevokeToken(ctx context.Context, rev store.Revocation) error {
+	if err := db.append(ctx, store.Revocation{TokenID: rev.TokenID, At: rev.At, Until: rev.Until}, false); err != nil {
+		return fmt.Errorf("redis: revoke token: %w", err)
+	}
+	return nil
+}
+
+// RevocationsAfter returns the feed after seq.
+func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, limit int) ([]store.Revocation, error) {
+	var out []store.Revocation
+	min := after
+	for len(out) < limit {
+		ms, err := db.c.ZRangeByScore(ctx, db.feedKey(), &goredis.ZRangeBy{Min: "(" + strconv.FormatInt(min, 10), Max: "+inf", Count: int64(limit)}).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis: revocations: %w", err)
+		}
+		if len(ms) == 0 {
+			break
+		}
+		for _, m := range ms {
+			seqStr, body, _ := strings.Cut(m, "|")
+			seq, _ := strconv.ParseInt(seqStr, 10, 64)
+			min = seq
+			var e feedEntry
+			if json.Unmarshal([]byte(body), &e) != nil {
+				continue
+			}
+			if e.U <= now.UnixMilli() {
+				continue
+			}
+			until := time.UnixMilli(e.U)
+			out = append(out, store.Revocation{Seq: seq, SessionID: e.S, TokenID: e.T, At: time.UnixMilli(e.A), Until: until})
+			if len(out) == limit {
+				break
+			}
+		}
+		if len(ms) < limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// PutKey inserts or replaces a key.
+func (db *DB) PutKey(ctx context.Context, k store.Key) error {
+	_, err := db.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.HSet(ctx, db.keyKey(k.ID), "id", k.ID, "algorithm", k.Algorithm, "sealed", k.Sealed,
+			"created_at", ms(k.CreatedAt), "activated_at", ms(k.ActivatedAt), "retired_at", ms(k.RetiredAt))
+		p.SAdd(ctx, db.keysKey(), k.ID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: put key: %w", err)
+	}
+	return nil
+}
+
+// ListKeys returns every key, oldest first.
+func (db *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
+	ids, err := db.c.SMembers(ctx, db.keysKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: list keys: %w", err)
+	}
+	var ks []store.Key
+	for _, id := range ids {
+		m, err := db.c.HGetAll(ctx, db.keyKey(id)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("redis: list keys: %w", err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		ks = append(ks, store.Key{ID: m["id"], Algorithm: m["algorithm"], Sealed: []byte(m["sealed"]),
+			CreatedAt: fromMS(m["created_at"]), ActivatedAt: fromMS(m["activated_at"]), RetiredAt: fromMS(m["retired_at"])})
+	}
+	slices.SortFunc(ks, func(a, b store.Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return ks, nil
+}
+
+// DeleteKey removes a key.
+func (db *DB) DeleteKey(ctx context.Context, id string) error {
+	_, err := db.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Del(ctx, db.keyKey(id))
+		p.SRem(ctx, db.keysKey(), id)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis: delete key: %w", err)
+	}
+	return nil
+}
+
+// Purge deletes sessions expired or revoked before now-retain and feed
+// entries whose Until has passed, scanning in small batches.
+func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
+	cut := time.UnixMilli(now.Add(-retain).UnixMilli()) // compare at the stored precision
+	var deleted atomic.Int64                            // ForEachMaster scans the masters in parallel
+	scan := func(ctx context.Context, c goredis.UniversalClient) error {
+		iter := c.Scan(ctx, 0, db.p+"s:{s:*", 500).Iterator()
+		for iter.Next(ctx) {
+			m, err := c.HGetAll(ctx, iter.Val()).Result()
+			if err != nil || len(m) == 0 {
+				continue
+			}
+			x := toSession(m)
+			dead := x.IdleExpiresAt.Before(cut) || x.ExpiresAt.Before(cut) || (x.Revoked() && x.RevokedAt.Before(cut))
+			if !dead {
+				continue
+			}
+			if n, err := c.Del(ctx, iter.Val()).Result(); err == nil && n == 1 {
+				deleted.Add(1)
+				db.c.SRem(ctx, db.userSessions(x.UserID), x.ID)
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	if cc, ok := db.c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, db.c)
+	}
+	if err != nil {
+		return int(deleted.Load()), fmt.Errorf("redis: purge: %w", err)
+	}
+	// Feed entries: walk the sorted set from the oldest in batches.
+	for start := int64(0); ; start += 500 {
+		ms, err := db.c.ZRange(ctx, db.feedKey(), start, start+499).Result()
+		if err != nil {
+			return int(deleted.Load()), fmt.Errorf("redis: purge: %w", err)
+		}
+		var old []any
+		for _, m := range ms {
+			_, body, _ := strings.Cut(m, "|")
+			var e feedEntry
+			if json.Unmarshal([]byte(body), &e) == nil && e.U < now.UnixMilli() {
+				old = append(old, m)
+			}
+		}
+		if len(old) > 0 {
+			db.c.ZRem(ctx, db.feedKey(), old...)
+			start -= int64(len(old))
+		}
+		if len(ms) < 500 {
+			return int(deleted.Load()), nil
+		}
+	}
+}
