@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -131,6 +132,34 @@ func nodesShare(t *testing.T, store string) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	}
+
+	// 30 concurrent refreshes of one token spread over the three nodes: all 200
+	// with one identical new token.
+	code, r0 := post(t, a+"/login", "", `{"username":"test","password":"test"}`)
+	if code != 200 {
+		t.Fatalf("login = %d", code)
+	}
+	nodes := []string{a, b, c}
+	got := make([]string, 30)
+	codes := make([]int, 30)
+	var wg sync.WaitGroup
+	for i := range 30 {
+		wg.Go(func() {
+			code, out := post(t, nodes[i%3]+"/refresh", r0["refresh_token"].(string), "")
+			codes[i] = code
+			got[i], _ = out["refresh_token"].(string)
+		})
+	}
+	wg.Wait()
+	for i := range 30 {
+		if codes[i] != 200 || got[i] != got[0] {
+			t.Fatalf("refresh %d on node %d = %d, token equal to the first: %v", i, i%3, codes[i], got[i] == got[0])
+		}
+	}
+	// Exactly one generation advance: the new token rotates once more.
+	if code, _ := post(t, c+"/refresh", got[0], ""); code != 200 {
+		t.Fatalf("the shared successor does not refresh: %d", code)
 	}
 
 	// Logout on A is enforced on B and C.
