@@ -1,53 +1,16 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/latchkey/latchkey/internal/testenv"
 )
-
-// pgSchema makes an empty schema for one test and returns a --store URL using it.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("LATCHKEY_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("LATCHKEY_TEST_POSTGRES not set: skipping the PostgreSQL multi-node tests")
-	}
-	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "lk_nodes_" + hex.EncodeToString(b)
-	c, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("LATCHKEY_TEST_POSTGRES is set but unreachable: %v", err)
-	}
-	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if c, err := pgx.Connect(context.Background(), base); err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 func get(t *testing.T, url, bearer string) (int, map[string]any) {
 	t.Helper()
@@ -69,29 +32,13 @@ func get(t *testing.T, url, bearer string) (int, map[string]any) {
 func TestNodesShareAStore(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
-		store func(t *testing.T) string
+		store func(testing.TB) string
 	}{
-		{"postgres", pgSchema},
-		{"redis", redisDB("LATCHKEY_TEST_REDIS", "")},
-		{"cluster", redisDB("LATCHKEY_TEST_REDIS_CLUSTER", "redis-cluster://")},
+		{"postgres", testenv.Postgres},
+		{"redis", testenv.Redis},
+		{"cluster", testenv.RedisCluster},
 	} {
 		t.Run(tc.name, func(t *testing.T) { nodesShare(t, tc.store(t)) })
-	}
-}
-
-// redisDB returns the store URL of a Redis under test, or skips.
-func redisDB(env, scheme string) func(t *testing.T) string {
-	return func(t *testing.T) string {
-		v := os.Getenv(env)
-		if v == "" {
-			t.Skipf("%s not set: skipping this multi-node test", env)
-		}
-		b := make([]byte, 6)
-		rand.Read(b)
-		prefix := "lkt:" + hex.EncodeToString(b) + ":"
-		u := scheme + v + "?prefix=" + prefix
-		t.Cleanup(func() { dropPrefix(scheme+v, prefix) })
-		return u
 	}
 }
 
@@ -188,29 +135,3 @@ func nodesShare(t *testing.T, store string) {
 }
 
 func decode(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }
-
-// dropPrefix deletes a test's keys.
-func dropPrefix(u, prefix string) {
-	ctx := context.Background()
-	var c goredis.UniversalClient
-	if rest, ok := strings.CutPrefix(u, "redis-cluster://"); ok {
-		c = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: strings.Split(rest, ",")})
-	} else if o, err := goredis.ParseURL(u); err == nil {
-		c = goredis.NewClient(o)
-	} else {
-		return
-	}
-	defer c.Close()
-	del := func(ctx context.Context, n goredis.UniversalClient) error {
-		iter := n.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			n.Del(ctx, iter.Val())
-		}
-		return iter.Err()
-	}
-	if cc, ok := c.(*goredis.ClusterClient); ok {
-		cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return del(ctx, n) })
-	} else {
-		del(ctx, c)
-	}
-}

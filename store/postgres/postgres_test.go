@@ -2,61 +2,18 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/storetest"
 )
-
-// dsn returns LATCHKEY_TEST_POSTGRES, or skips saying why.
-func dsn(t *testing.T) string {
-	t.Helper()
-	d := os.Getenv("LATCHKEY_TEST_POSTGRES")
-	if d == "" {
-		t.Skip("LATCHKEY_TEST_POSTGRES not set: skipping the PostgreSQL store tests")
-	}
-	return d
-}
-
-// schemaDSN creates an empty schema for one test and returns a DSN that uses it.
-func schemaDSN(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "lk_test_" + hex.EncodeToString(b)
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("LATCHKEY_TEST_POSTGRES is set but unreachable: %v", err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	admin.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-			c.Close(context.Background())
-		}
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
 
 func open(t *testing.T, d string) *postgres.DB {
 	t.Helper()
@@ -69,15 +26,14 @@ func open(t *testing.T, d string) *postgres.DB {
 }
 
 func TestConformance(t *testing.T) {
-	base := dsn(t)
 	t.Run("postgres", func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) store.Store { return open(t, schemaDSN(t, base)) })
+		storetest.Run(t, func(t *testing.T) store.Store { return open(t, testenv.Postgres(t)) })
 	})
 }
 
 // Two pools (two nodes) on one schema: exactly one of 64 rotations wins.
 func TestTwoPoolsOneSession(t *testing.T) {
-	d := schemaDSN(t, dsn(t))
+	d := testenv.Postgres(t)
 	a, b := open(t, d), open(t, d)
 	ctx := context.Background()
 	now := time.UnixMilli(1_800_000_000_000)

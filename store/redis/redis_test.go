@@ -2,85 +2,44 @@ package redis_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
+	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/redis"
 	"github.com/latchkey/latchkey/store/storetest"
 )
 
-// backends are the Redis deployments the tests run against: each needs its
-// environment variable, and a run says which ones it skipped.
-var backends = []struct{ name, env, scheme string }{
-	{"redis", "LATCHKEY_TEST_REDIS", ""},
-	{"cluster", "LATCHKEY_TEST_REDIS_CLUSTER", "redis-cluster://"},
+// backends are the Redis deployments the tests run against; each skips,
+// saying so, when its environment variable is unset.
+var backends = []struct {
+	name string
+	url  func(testing.TB) string
+}{
+	{"redis", testenv.Redis},
+	{"cluster", testenv.RedisCluster},
 }
 
-func url(t *testing.T, env, scheme string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		t.Skipf("%s not set: skipping this Redis backend", env)
-	}
-	return scheme + v
-}
-
-// open returns a store under a fresh key prefix, and removes its keys afterwards.
 func open(t *testing.T, u string) *redis.DB {
 	t.Helper()
-	b := make([]byte, 6)
-	rand.Read(b)
-	prefix := "lkt:" + hex.EncodeToString(b) + ":"
-	db, err := redis.Open(context.Background(), u, redis.Options{Prefix: prefix})
+	db, err := redis.Open(context.Background(), u, redis.Options{})
 	if err != nil {
 		t.Fatalf("the Redis under test is unreachable: %v", err)
 	}
-	t.Cleanup(func() {
-		cleanup(u, prefix)
-		db.Close()
-	})
+	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-func cleanup(u, prefix string) {
-	ctx := context.Background()
-	var c goredis.UniversalClient
-	if strings.HasPrefix(u, "redis-cluster://") {
-		c = goredis.NewClusterClient(&goredis.ClusterOptions{Addrs: strings.Split(strings.TrimPrefix(u, "redis-cluster://"), ",")})
-	} else {
-		o, _ := goredis.ParseURL(u)
-		c = goredis.NewClient(o)
-	}
-	defer c.Close()
-	del := func(ctx context.Context, n goredis.UniversalClient) error {
-		iter := n.Scan(ctx, 0, prefix+"*", 500).Iterator()
-		for iter.Next(ctx) {
-			n.Del(ctx, iter.Val())
-		}
-		return iter.Err()
-	}
-	if cc, ok := c.(*goredis.ClusterClient); ok {
-		cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error { return del(ctx, n) })
-	} else {
-		del(ctx, c)
-	}
 }
 
 func TestConformance(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			u := url(t, b.env, b.scheme)
-			storetest.Run(t, func(t *testing.T) store.Store { return open(t, u) })
+			b.url(t) // skip the whole backend early when it is not configured
+			storetest.Run(t, func(t *testing.T) store.Store { return open(t, b.url(t)) })
 		})
 	}
 }
@@ -89,8 +48,7 @@ func TestConformance(t *testing.T) {
 func TestTwoClientsOneSession(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			u := url(t, b.env, b.scheme)
-			a := open(t, u)
+			a := open(t, b.url(t))
 			ctx := context.Background()
 			now := time.Now()
 			if err := a.CreateSession(ctx, store.Session{ID: "s", UserID: "u", RotatedAt: now, CreatedAt: now, LastUsedAt: now,
