@@ -42,6 +42,7 @@ type options struct {
 	revocationDelay time.Duration
 	leeway          time.Duration
 	demo            bool
+	storePool       int
 
 	locations []httpauth.Location
 	secretEnv string // LATCHKEY_SECRET, never a flag
@@ -67,6 +68,7 @@ func defineOptions(fs *flag.FlagSet) *options {
 	fs.DurationVar(&o.revocationDelay, "revocation-delay", latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
 	fs.DurationVar(&o.leeway, "leeway", 0, "clock skew tolerated on exp/nbf")
 	fs.BoolVar(&o.demo, "demo", false, "create the user test/test at start if missing")
+	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = the driver's default)")
 	return o
 }
 
@@ -77,6 +79,9 @@ func (o *options) finish(getenv func(string) string) error {
 		return usageError{err.Error()}
 	}
 	o.locations = locs
+	if o.storePool < 0 || o.storePool > 10000 {
+		return usagef("--store-pool %d is outside 0..10000", o.storePool)
+	}
 	if o.reuseGrace == 0 {
 		o.reuseGrace = -1 // an explicit 0s disables the window
 	}
@@ -85,19 +90,19 @@ func (o *options) finish(getenv func(string) string) error {
 }
 
 // storeOpeners maps a --store scheme to its backend.
-var storeOpeners = map[string]func(ctx context.Context, dsn string) (store.Store, error){
-	"sqlite": func(ctx context.Context, dsn string) (store.Store, error) {
+var storeOpeners = map[string]func(ctx context.Context, dsn string, pool int) (store.Store, error){
+	"sqlite": func(ctx context.Context, dsn string, _ int) (store.Store, error) {
 		return sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	},
-	"postgres": func(ctx context.Context, dsn string) (store.Store, error) {
-		return postgres.Open(ctx, dsn, postgres.Options{})
+	"postgres": func(ctx context.Context, dsn string, pool int) (store.Store, error) {
+		return postgres.Open(ctx, dsn, postgres.Options{MaxConns: int32(pool)})
 	},
-	"redis": func(ctx context.Context, dsn string) (store.Store, error) {
-		return redis.Open(ctx, dsn, redis.Options{})
-	},
-	"redis-cluster": func(ctx context.Context, dsn string) (store.Store, error) {
-		return redis.Open(ctx, dsn, redis.Options{})
-	},
+	"redis":         openRedis,
+	"redis-cluster": openRedis,
+}
+
+func openRedis(ctx context.Context, dsn string, pool int) (store.Store, error) {
+	return redis.Open(ctx, dsn, redis.Options{PoolSize: pool})
 }
 
 // storeScheme returns the backend name of a --store value.
@@ -118,14 +123,14 @@ func storeScheme(dsn string) (string, error) {
 	return "", usagef("--store %q: want sqlite:PATH, postgres://…, redis://… or redis-cluster://…", redact(dsn))
 }
 
-func openStore(ctx context.Context, scheme, dsn string) (store.Store, error) {
+func openStore(ctx context.Context, scheme, dsn string, pool int) (store.Store, error) {
 	open, ok := storeOpeners[scheme]
 	if !ok {
 		return nil, fmt.Errorf("the %s store is not available in this build", scheme)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	st, err := open(ctx, dsn)
+	st, err := open(ctx, dsn, pool)
 	if err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", redact(dsn), err)
 	}

@@ -37,7 +37,7 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string) (*e
 	if err != nil {
 		return nil, err
 	}
-	st, err := openStore(ctx, scheme, o.store)
+	st, err := openStore(ctx, scheme, o.store, o.storePool)
 	if err != nil {
 		return nil, err
 	}
