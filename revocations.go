@@ -94,10 +94,22 @@ const (
 // follow polls the revocation feed twice per revocation delay, so a revocation on
 // any node is enforced here within the delay; it also picks up key rotations
 // made elsewhere and purges what has expired.
+//
+// A store that announces feed appends (store.Notifier) wakes it at once.
 func (a *Auth) follow() {
 	defer close(a.done)
 	poll := time.NewTicker(a.cfg.RevocationDelay / 2)
 	defer poll.Stop()
+	var pushed <-chan struct{}
+	if n, ok := a.st.(store.Notifier); ok {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		if ch, err := n.Subscribe(ctx); err == nil {
+			pushed = ch
+		} else {
+			a.cfg.Logger.Warn("revocation announcements unavailable; polling only", "err", err)
+		}
+	}
 	var lastKeys, lastPurge time.Time
 	failing := false
 	for {
@@ -105,6 +117,10 @@ func (a *Auth) follow() {
 		case <-a.stop:
 			return
 		case <-poll.C:
+		case _, ok := <-pushed:
+			if !ok {
+				pushed = nil // the subscription ended: keep polling
+			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RevocationDelay)
 		err := a.syncRevocations(ctx)

@@ -160,3 +160,14 @@ type Store interface {
 	// Close releases the backend's resources.
 	Close() error
 }
+
+// Notifier is an optional capability of a store shared by several nodes: it
+// announces appends to the revocation feed, so a node can apply a revocation at
+// once instead of at its next poll. Nodes keep polling regardless, so a lost
+// announcement only delays a revocation up to the poll interval.
+type Notifier interface {
+	// Subscribe returns a channel that receives a value soon after any node
+	// appends to the feed. It is closed when ctx ends. Announcements may be
+	// coalesced or lost; they carry no data.
+	Subscribe(ctx context.Context) (<-chan struct{}, error)
+}

@@ -135,3 +135,49 @@ func nodesShare(t *testing.T, store string) {
 }
 
 func decode(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }
+
+// Revocations are pushed (LISTEN/NOTIFY, Redis pub/sub): with a 20-second
+// revocation delay, so that polling alone would take up to 10 s, a logout on A
+// is still refused on B within a second or two.
+func TestRevocationPushed(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(testing.TB) string
+	}{
+		{"postgres", testenv.Postgres},
+		{"redis", testenv.Redis},
+		{"cluster", testenv.RedisCluster},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.store(t)
+			secret := make([]byte, 32)
+			rand.Read(secret)
+			env := map[string]string{"LATCHKEY_SECRET": base64.StdEncoding.EncodeToString(secret)}
+			args := []string{"--store", store, "--demo", "--revocation-delay", "20s", "--issuer", "http://latchkey.test"}
+			a, _, _ := startServe(t, args, env)
+			b, _, _ := startServe(t, args, env)
+			code, p := post(t, a+"/login", "", `{"username":"test","password":"test"}`)
+			if code != 200 {
+				t.Fatalf("login = %d", code)
+			}
+			access := p["access_token"].(string)
+			if code, _ := get(t, b+"/protected", access); code != 200 {
+				t.Fatalf("B refuses a fresh token: %d", code)
+			}
+			if code, _ := post(t, a+"/logout", access, ""); code != 204 {
+				t.Fatalf("logout = %d", code)
+			}
+			start := time.Now()
+			for {
+				if code, _ := get(t, b+"/protected", access); code == 401 {
+					break
+				}
+				if time.Since(start) > 2*time.Second {
+					t.Fatal("B still accepts the token 2 s after the logout: the revocation was not pushed")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			t.Logf("pushed revocation reached B after %v", time.Since(start))
+		})
+	}
+}

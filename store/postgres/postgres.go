@@ -369,9 +369,56 @@ func appendFeed(ctx context.Context, tx pgx.Tx, rev store.Revocation) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(feedLock)); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO latchkey_revocations (session_id, token_id, at, until) VALUES ($1, $2, $3, $4)`,
-		rev.SessionID, rev.TokenID, ms(rev.At), ms(rev.Until))
+	if _, err := tx.Exec(ctx, `INSERT INTO latchkey_revocations (session_id, token_id, at, until) VALUES ($1, $2, $3, $4)`,
+		rev.SessionID, rev.TokenID, ms(rev.At), ms(rev.Until)); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel) // delivered at commit
 	return err
+}
+
+// notifyChannel is the LISTEN/NOTIFY channel of feed appends.
+const notifyChannel = "latchkey_revocations"
+
+var _ store.Notifier = (*DB)(nil)
+
+// Subscribe listens for feed appends on a dedicated connection, reconnecting
+// after a failure; notifications in between are lost, which the callers'
+// polling covers.
+func (db *DB) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		for ctx.Err() == nil {
+			db.listen(ctx, ch)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+	return ch, nil
+}
+
+func (db *DB) listen(ctx context.Context, ch chan<- struct{}) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+		return
+	}
+	defer conn.Exec(context.Background(), "UNLISTEN "+notifyChannel)
+	for {
+		if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
+			return
+		}
+		select {
+		case ch <- struct{}{}:
+		default: // one pending announcement is enough
+		}
+	}
 }
 
 // RevocationsAfter returns the feed after seq.

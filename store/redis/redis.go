@@ -420,7 +420,46 @@ func (db *DB) append(ctx context.Context, rev store.Revocation, once bool) error
 	if once {
 		keys = append(keys, db.feedDoneKey(rev.SessionID))
 	}
-	return appendFeed.Run(ctx, db.c, keys, string(b), strconv.FormatInt(rev.Until.UnixMilli(), 10)).Err()
+	if err := appendFeed.Run(ctx, db.c, keys, string(b), strconv.FormatInt(rev.Until.UnixMilli(), 10)).Err(); err != nil {
+		return err
+	}
+	db.c.Publish(ctx, db.channel(), "") // best effort: nodes also poll
+	return nil
+}
+
+func (db *DB) channel() string { return db.p + "revocations" }
+
+var _ store.Notifier = (*DB)(nil)
+
+// Subscribe announces feed appends through Redis pub/sub (which Redis Cluster
+// broadcasts to every node).
+func (db *DB) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	sub := db.c.Subscribe(ctx, db.channel())
+	if _, err := sub.Receive(ctx); err != nil {
+		sub.Close()
+		return nil, fmt.Errorf("redis: subscribe: %w", err)
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		defer close(ch)
+		defer sub.Close()
+		msgs := sub.Channel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}()
+	return ch, nil
 }
 
 // RevokeSession marks the session (its slot) and then appends to the feed
