@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -132,6 +135,30 @@ func nodesShare(t *testing.T, store string) {
 		}
 	}
 	t.Logf("logout on A refused on B and C after %v (revocation delay 200ms)", time.Since(start))
+
+	// A key rotation made on the shared store is used by all: a node started
+	// after it signs with the promoted key, and A, B and C accept its tokens.
+	var out strings.Builder
+	if err := run(context.Background(), []string{"keys", "rotate", "--store", store}, envFunc(env), strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatalf("keys rotate: %v", err)
+	}
+	d, _, _ := startServe(t, args, env)
+	code, r := post(t, d+"/login", "", `{"username":"test","password":"test"}`)
+	if code != 200 {
+		t.Fatalf("login on D = %d", code)
+	}
+	tok := r["access_token"].(string)
+	hdr, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
+	var h struct{ Kid string }
+	json.Unmarshal(hdr, &h)
+	if !strings.Contains(out.String(), h.Kid+"  EdDSA  current") {
+		t.Fatalf("D signs with key %s, not the promoted one:\n%s", h.Kid, out.String())
+	}
+	for _, node := range []string{a, b, c} {
+		if code, _ := get(t, node+"/protected", tok); code != 200 {
+			t.Fatalf("node %s refuses a token signed with the rotated key: %d", node, code)
+		}
+	}
 }
 
 func decode(resp *http.Response, v any) { json.NewDecoder(resp.Body).Decode(v) }
