@@ -50,9 +50,8 @@ func nodesShare(t *testing.T, store string) {
 	rand.Read(secret)
 	env := map[string]string{"LATCHKEY_SECRET": base64.StdEncoding.EncodeToString(secret)}
 	args := []string{"--store", store, "--demo", "--revocation-delay", "200ms", "--reuse-grace", "1s", "--issuer", "http://latchkey.test"}
-	a, _, _ := startServe(t, args, env)
-	b, _, _ := startServe(t, args, env)
-	c, _, _ := startServe(t, args, env)
+	// Three separate OS processes, as behind a load balancer.
+	a, b, c := startProcess(t, args, env), startProcess(t, args, env), startProcess(t, args, env)
 
 	code, p0 := post(t, a+"/login", "", `{"username":"test","password":"test"}`)
 	if code != 200 {
