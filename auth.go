@@ -192,7 +192,9 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 	if err != nil {
 		return nil, ErrInvalidToken.WithCause(err)
 	}
-	exp := earliest(now.Add(a.cfg.AccessTTL), s.ExpiresAt)
+	// exp is in whole seconds on the wire; round up so a token lives at least
+	// AccessTTL (truncating would shorten it by up to a second).
+	exp := earliest(ceilSecond(now.Add(a.cfg.AccessTTL)), s.ExpiresAt)
 	at, err := accesstoken.Sign(a.ring.SigningKey(), accesstoken.Claims{
 		Issuer:    a.cfg.Issuer,
 		Subject:   s.UserID,
@@ -211,7 +213,7 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 		SessionID:        s.ID,
 		TokenType:        "Bearer",
 		AccessToken:      at,
-		ExpiresIn:        int64(exp.Sub(now).Round(time.Second) / time.Second),
+		ExpiresIn:        int64(exp.Sub(now) / time.Second),
 		ExpiresAt:        exp.Unix(),
 		RefreshToken:     a.codec.Encode(refreshtoken.Token{Session: sid, Generation: s.Generation}),
 		RefreshExpiresAt: s.IdleExpiresAt.Unix(),
@@ -538,6 +540,13 @@ func unavailable(err error) *Error {
 		return ErrUnavailable.WithMessage("The request was cancelled or timed out.").WithCause(err)
 	}
 	return ErrUnavailable.WithCause(err)
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }
 
 func earliest(a, b time.Time) time.Time {
