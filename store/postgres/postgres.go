@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -12,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
 // DB is a store.Store on PostgreSQL.
@@ -150,20 +150,6 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v)
-}
-
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
@@ -172,7 +158,7 @@ func isUnique(err error) bool {
 // CreateUser inserts u.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_users (id, username, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, ms(u.CreatedAt))
+		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt))
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -182,18 +168,8 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	return nil
 }
 
-const userCols = `id, username, password_hash, disabled, created_at`
-
-func scanUser(row pgx.Row) (store.User, error) {
-	var u store.User
-	var created int64
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Disabled, &created)
-	u.CreatedAt = fromMS(created)
-	return u, err
-}
-
 func (db *DB) userWhere(ctx context.Context, op, where string, arg any) (store.User, error) {
-	u, err := scanUser(db.pool.QueryRow(ctx, `SELECT `+userCols+` FROM latchkey_users WHERE `+where, arg))
+	u, err := sqlrow.User(db.pool.QueryRow(ctx, `SELECT `+sqlrow.UserColumns+` FROM latchkey_users WHERE `+where, arg))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.User{}, store.ErrNotFound
 	}
@@ -227,45 +203,24 @@ func (db *DB) UpdateUser(ctx context.Context, u store.User) error {
 
 // ListUsers returns every user by username.
 func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+userCols+` FROM latchkey_users ORDER BY username`)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.UserColumns+` FROM latchkey_users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list users: %w", err)
 	}
-	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return scanUser(r) })
+	us, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.User, error) { return sqlrow.User(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list users: %w", err)
 	}
 	return us, nil
 }
 
-const sessionCols = `id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, revoked_at, revoke_reason, user_agent, ip, client_id`
-
-func scanSession(row pgx.Row) (store.Session, error) {
-	var x store.Session
-	var gen, rotated, created, used, idle, exp, revoked int64
-	err := row.Scan(&x.ID, &x.UserID, &gen, &rotated, &created, &used, &idle, &exp, &revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID)
-	x.Generation = uint64(gen)
-	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMS(rotated), fromMS(created), fromMS(used)
-	x.IdleExpiresAt, x.ExpiresAt, x.RevokedAt = fromMS(idle), fromMS(exp), fromMS(revoked)
-	return x, err
-}
-
-func generation(g uint64) (int64, error) {
-	if g > math.MaxInt64 {
-		return 0, errors.New("postgres: generation out of range")
-	}
-	return int64(g), nil
-}
-
 // CreateSession inserts x.
 func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
-	gen, err := generation(x.Generation)
+	vals, err := sqlrow.SessionValues(x)
 	if err != nil {
 		return err
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sessionCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		x.ID, x.UserID, gen, ms(x.RotatedAt), ms(x.CreatedAt), ms(x.LastUsedAt), ms(x.IdleExpiresAt), ms(x.ExpiresAt),
-		ms(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP, x.ClientID)
+	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sqlrow.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -277,7 +232,7 @@ func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
 
 // Session returns the session with this id.
 func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
-	x, err := scanSession(db.pool.QueryRow(ctx, `SELECT `+sessionCols+` FROM latchkey_sessions WHERE id = $1`, id))
+	x, err := sqlrow.Session(db.pool.QueryRow(ctx, `SELECT `+sqlrow.SessionColumns+` FROM latchkey_sessions WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, store.ErrNotFound
 	}
@@ -289,14 +244,14 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // RotateSession advances the session one generation with one conditional UPDATE.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	from, err := generation(r.From)
+	from, err := sqlrow.Generation(r.From)
 	if err != nil {
 		return store.Session{}, err
 	}
-	x, err := scanSession(db.pool.QueryRow(ctx, `UPDATE latchkey_sessions
+	x, err := sqlrow.Session(db.pool.QueryRow(ctx, `UPDATE latchkey_sessions
 		SET generation = generation + 1, rotated_at = $1, last_used_at = $1, idle_expires_at = $2
 		WHERE id = $3 AND generation = $4 AND revoked_at = 0
-		RETURNING `+sessionCols, ms(r.At), ms(r.IdleExpiresAt), id, from))
+		RETURNING `+sqlrow.SessionColumns, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := db.Session(ctx, id); err != nil {
 			return store.Session{}, err
@@ -311,11 +266,11 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 
 // UserSessions returns every session of the user, newest first.
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+sessionCols+` FROM latchkey_sessions WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.SessionColumns+` FROM latchkey_sessions WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user sessions: %w", err)
 	}
-	ss, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return scanSession(r) })
+	ss, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return sqlrow.Session(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user sessions: %w", err)
 	}
@@ -326,7 +281,7 @@ func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session,
 // transaction; the append happens only if the mark changed the row.
 func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE latchkey_sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at = 0`, ms(rev.At), reason, id)
+		tag, err := tx.Exec(ctx, `UPDATE latchkey_sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at = 0`, sqlrow.Millis(rev.At), reason, id)
 		if err != nil {
 			return err
 		}
@@ -370,7 +325,7 @@ func appendFeed(ctx context.Context, tx pgx.Tx, rev store.Revocation) error {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO latchkey_revocations (session_id, token_id, at, until) VALUES ($1, $2, $3, $4)`,
-		rev.SessionID, rev.TokenID, ms(rev.At), ms(rev.Until)); err != nil {
+		rev.SessionID, rev.TokenID, sqlrow.Millis(rev.At), sqlrow.Millis(rev.Until)); err != nil {
 		return err
 	}
 	_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, notifyChannel) // delivered at commit
@@ -424,7 +379,7 @@ func (db *DB) listen(ctx context.Context, ch chan<- struct{}) {
 // RevocationsAfter returns the feed after seq.
 func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, limit int) ([]store.Revocation, error) {
 	rows, err := db.pool.Query(ctx, `SELECT seq, session_id, token_id, at, until FROM latchkey_revocations
-		WHERE seq > $1 AND until > $2 ORDER BY seq LIMIT $3`, after, ms(now), limit)
+		WHERE seq > $1 AND until > $2 ORDER BY seq LIMIT $3`, after, sqlrow.Millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revocations: %w", err)
 	}
@@ -432,7 +387,7 @@ func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, 
 		var x store.Revocation
 		var at, until int64
 		err := r.Scan(&x.Seq, &x.SessionID, &x.TokenID, &at, &until)
-		x.At, x.Until = fromMS(at), fromMS(until)
+		x.At, x.Until = sqlrow.Time(at), sqlrow.Time(until)
 		return x, err
 	})
 	if err != nil {
@@ -446,7 +401,7 @@ func (db *DB) PutKey(ctx context.Context, k store.Key) error {
 	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_keys (id, algorithm, sealed, created_at, activated_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (id) DO UPDATE SET algorithm = EXCLUDED.algorithm, sealed = EXCLUDED.sealed, created_at = EXCLUDED.created_at,
 		activated_at = EXCLUDED.activated_at, retired_at = EXCLUDED.retired_at`,
-		k.ID, k.Algorithm, k.Sealed, ms(k.CreatedAt), ms(k.ActivatedAt), ms(k.RetiredAt))
+		k.ID, k.Algorithm, k.Sealed, sqlrow.Millis(k.CreatedAt), sqlrow.Millis(k.ActivatedAt), sqlrow.Millis(k.RetiredAt))
 	if err != nil {
 		return fmt.Errorf("postgres: put key: %w", err)
 	}
@@ -463,7 +418,7 @@ func (db *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
 		var k store.Key
 		var created, activated, retired int64
 		err := r.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
-		k.CreatedAt, k.ActivatedAt, k.RetiredAt = fromMS(created), fromMS(activated), fromMS(retired)
+		k.CreatedAt, k.ActivatedAt, k.RetiredAt = sqlrow.Time(created), sqlrow.Time(activated), sqlrow.Time(retired)
 		return k, err
 	})
 	if err != nil {
@@ -485,7 +440,7 @@ const purgeBatch = 1000
 // Purge deletes, in batches, sessions expired or revoked before now-retain and
 // feed entries whose Until has passed.
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
-	cut := ms(now.Add(-retain))
+	cut := sqlrow.Millis(now.Add(-retain))
 	total := 0
 	for {
 		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_sessions WHERE id IN (
@@ -499,7 +454,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 		}
 	}
 	for {
-		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`, ms(now), purgeBatch)
+		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`, sqlrow.Millis(now), purgeBatch)
 		if err != nil {
 			return total, fmt.Errorf("postgres: purge: %w", err)
 		}

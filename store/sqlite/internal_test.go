@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/latchkey/latchkey/store/internal/sqlrow"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -102,8 +103,8 @@ func TestPurgeBatches(t *testing.T) {
 			exp = now.Add(-time.Hour)
 			dead++
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '')`,
-			fmt.Sprintf("s%05d", i), ms(exp), ms(exp)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '')`,
+			fmt.Sprintf("s%05d", i), sqlrow.Millis(exp), sqlrow.Millis(exp)); err != nil {
 			t.Fatal(err)
 		}
 	}

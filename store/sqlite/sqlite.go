@@ -19,6 +19,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
 // DB is a store.Store on one SQLite file. It is safe for concurrent use, and
@@ -181,8 +182,8 @@ func (d *DB) open(ctx context.Context, abs string) error {
 	d.rotate = prepare(d.w, `UPDATE sessions
 		SET generation = generation + 1, rotated_at = ?, last_used_at = ?, idle_expires_at = ?
 		WHERE id = ? AND generation = ? AND revoked_at = 0
-		RETURNING `+sessionCols)
-	d.session = prepare(d.r, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`)
+		RETURNING `+sqlrow.SessionColumns)
+	d.session = prepare(d.r, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE id = ?`)
 	d.exists = prepare(d.r, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`)
 	if err != nil {
 		return openError(abs, err)
@@ -250,22 +251,6 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// ms is t in Unix milliseconds, 0 for the zero time.
-func ms(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMilli()
-}
-
-// fromMS is the inverse of ms.
-func fromMS(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMilli(v)
-}
-
 // isUnique reports whether err is a violation of a primary key or a UNIQUE
 // constraint.
 func isUnique(err error) bool {
@@ -273,30 +258,10 @@ func isUnique(err error) bool {
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-// generation converts g to SQLite's signed 64-bit integer.
-func generation(g uint64) (int64, error) {
-	if g > math.MaxInt64 {
-		return 0, fmt.Errorf("generation %d out of range", g)
-	}
-	return int64(g), nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-const userCols = `id, username, password_hash, disabled, created_at`
-
-func scanUser(row scanner) (store.User, error) {
-	var u store.User
-	var created int64
-	err := row.Scan(&u.ID, &u.Username, &u.PasswordHash, &u.Disabled, &created)
-	u.CreatedAt = fromMS(created)
-	return u, err
-}
-
 // CreateUser inserts u; store.ErrExists if its ID or username is taken.
 func (d *DB) CreateUser(ctx context.Context, u store.User) error {
-	_, err := d.w.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, ms(u.CreatedAt))
+	_, err := d.w.ExecContext(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES (?, ?, ?, ?, ?)`,
+		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt))
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -307,7 +272,7 @@ func (d *DB) CreateUser(ctx context.Context, u store.User) error {
 }
 
 func (d *DB) userWhere(ctx context.Context, op, where string, arg any) (store.User, error) {
-	u, err := scanUser(d.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE `+where, arg))
+	u, err := sqlrow.User(d.r.QueryRowContext(ctx, `SELECT `+sqlrow.UserColumns+` FROM users WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.User{}, store.ErrNotFound
 	}
@@ -345,11 +310,11 @@ func (d *DB) UpdateUser(ctx context.Context, u store.User) error {
 
 // ListUsers returns every user, ordered by username.
 func (d *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.UserColumns+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list users: %w", err)
 	}
-	out, err := collect(rows, scanUser)
+	out, err := collect(rows, sqlrow.User)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list users: %w", err)
 	}
@@ -357,7 +322,7 @@ func (d *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 }
 
 // collect scans every row and closes rows.
-func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, scan func(sqlrow.Scanner) (T, error)) ([]T, error) {
 	defer rows.Close()
 	var out []T
 	for rows.Next() {
@@ -370,31 +335,13 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) 
 	return out, rows.Err()
 }
 
-const sessionCols = `id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at,
-	revoked_at, revoke_reason, user_agent, ip, client_id`
-
-func scanSession(row scanner) (store.Session, error) {
-	var x store.Session
-	var gen, rotated, created, used, idle, exp, revoked int64
-	if err := row.Scan(&x.ID, &x.UserID, &gen, &rotated, &created, &used, &idle, &exp,
-		&revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID); err != nil {
-		return store.Session{}, err
-	}
-	x.Generation = uint64(gen)
-	x.RotatedAt, x.CreatedAt, x.LastUsedAt = fromMS(rotated), fromMS(created), fromMS(used)
-	x.IdleExpiresAt, x.ExpiresAt, x.RevokedAt = fromMS(idle), fromMS(exp), fromMS(revoked)
-	return x, nil
-}
-
 // CreateSession inserts x; store.ErrExists if its ID is taken.
 func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
-	gen, err := generation(x.Generation)
+	vals, err := sqlrow.SessionValues(x)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: %w", err)
 	}
-	_, err = d.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		x.ID, x.UserID, gen, ms(x.RotatedAt), ms(x.CreatedAt), ms(x.LastUsedAt), ms(x.IdleExpiresAt), ms(x.ExpiresAt),
-		ms(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP, x.ClientID)
+	_, err = d.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -406,7 +353,7 @@ func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
 
 // Session returns the session with this ID, or store.ErrNotFound.
 func (d *DB) Session(ctx context.Context, id string) (store.Session, error) {
-	x, err := scanSession(d.session.QueryRowContext(ctx, id))
+	x, err := sqlrow.Session(d.session.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, store.ErrNotFound
 	}
@@ -421,12 +368,12 @@ func (d *DB) Session(ctx context.Context, id string) (store.Session, error) {
 // processes. If no row matched, a second look tells a conflict (the session is
 // at another generation, or revoked) from a missing session.
 func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	from, err := generation(r.From)
+	from, err := sqlrow.Generation(r.From)
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
-	at := ms(r.At)
-	x, err := scanSession(d.rotate.QueryRowContext(ctx, at, at, ms(r.IdleExpiresAt), id, from))
+	at := sqlrow.Millis(r.At)
+	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, at, sqlrow.Millis(r.IdleExpiresAt), id, from))
 	if err == nil {
 		return x, nil
 	}
@@ -445,11 +392,11 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 
 // UserSessions returns every stored session of the user, newest first.
 func (d *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user sessions: %w", err)
 	}
-	out, err := collect(rows, scanSession)
+	out, err := collect(rows, sqlrow.Session)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user sessions: %w", err)
 	}
@@ -474,7 +421,7 @@ func (d *DB) revokeSession(ctx context.Context, id, reason string, rev store.Rev
 		return err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = 0`, ms(rev.At), reason, id)
+	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = 0`, sqlrow.Millis(rev.At), reason, id)
 	if err != nil {
 		return err
 	}
@@ -492,7 +439,7 @@ func (d *DB) revokeSession(ctx context.Context, id, reason string, rev store.Rev
 		}
 		return nil // revoked already: the first revocation stands
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (session_id, at, until) VALUES (?, ?, ?)`, id, ms(rev.At), ms(rev.Until)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (session_id, at, until) VALUES (?, ?, ?)`, id, sqlrow.Millis(rev.At), sqlrow.Millis(rev.Until)); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -503,7 +450,7 @@ func (d *DB) RevokeToken(ctx context.Context, rev store.Revocation) error {
 	if rev.TokenID == "" {
 		return errors.New("sqlite: revoke token: empty token id")
 	}
-	if _, err := d.w.ExecContext(ctx, `INSERT INTO revocations (token_id, at, until) VALUES (?, ?, ?)`, rev.TokenID, ms(rev.At), ms(rev.Until)); err != nil {
+	if _, err := d.w.ExecContext(ctx, `INSERT INTO revocations (token_id, at, until) VALUES (?, ?, ?)`, rev.TokenID, sqlrow.Millis(rev.At), sqlrow.Millis(rev.Until)); err != nil {
 		return fmt.Errorf("sqlite: revoke token: %w", err)
 	}
 	return nil
@@ -521,15 +468,15 @@ func (d *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, l
 		return nil, nil
 	}
 	rows, err := d.r.QueryContext(ctx, `SELECT seq, session_id, token_id, at, until FROM revocations
-		WHERE seq > ? AND until > ? ORDER BY seq LIMIT ?`, after, ms(now), limit)
+		WHERE seq > ? AND until > ? ORDER BY seq LIMIT ?`, after, sqlrow.Millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revocations: %w", err)
 	}
-	out, err := collect(rows, func(row scanner) (store.Revocation, error) {
+	out, err := collect(rows, func(row sqlrow.Scanner) (store.Revocation, error) {
 		var r store.Revocation
 		var at, until int64
 		err := row.Scan(&r.Seq, &r.SessionID, &r.TokenID, &at, &until)
-		r.At, r.Until = fromMS(at), fromMS(until)
+		r.At, r.Until = sqlrow.Time(at), sqlrow.Time(until)
 		return r, err
 	})
 	if err != nil {
@@ -547,7 +494,7 @@ func (d *DB) PutKey(ctx context.Context, k store.Key) error {
 	_, err := d.w.ExecContext(ctx, `INSERT INTO keys (id, algorithm, sealed, created_at, activated_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, sealed = excluded.sealed, created_at = excluded.created_at,
 			activated_at = excluded.activated_at, retired_at = excluded.retired_at`,
-		k.ID, k.Algorithm, sealed, ms(k.CreatedAt), ms(k.ActivatedAt), ms(k.RetiredAt))
+		k.ID, k.Algorithm, sealed, sqlrow.Millis(k.CreatedAt), sqlrow.Millis(k.ActivatedAt), sqlrow.Millis(k.RetiredAt))
 	if err != nil {
 		return fmt.Errorf("sqlite: put key: %w", err)
 	}
@@ -560,11 +507,11 @@ func (d *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
-	out, err := collect(rows, func(row scanner) (store.Key, error) {
+	out, err := collect(rows, func(row sqlrow.Scanner) (store.Key, error) {
 		var k store.Key
 		var created, activated, retired int64
 		err := row.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
-		k.CreatedAt, k.ActivatedAt, k.RetiredAt = fromMS(created), fromMS(activated), fromMS(retired)
+		k.CreatedAt, k.ActivatedAt, k.RetiredAt = sqlrow.Time(created), sqlrow.Time(activated), sqlrow.Time(retired)
 		return k, err
 	})
 	if err != nil {
@@ -600,7 +547,7 @@ const sessionDead = `(idle_expires_at < ? OR expires_at < ? OR (revoked_at > 0 A
 // moves idle_expires_at (about 20% slower in BenchmarkRotateSession); Purge
 // runs now and then, rotations all the time.
 func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
-	cut := ms(now.Add(-retain))
+	cut := sqlrow.Millis(now.Add(-retain))
 	deleted := 0
 	type candidate struct {
 		rowid int64
@@ -612,7 +559,7 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
-		batch, err := collect(rows, func(row scanner) (c candidate, err error) { return c, row.Scan(&c.rowid, &c.id) })
+		batch, err := collect(rows, func(row sqlrow.Scanner) (c candidate, err error) { return c, row.Scan(&c.rowid, &c.id) })
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
@@ -644,7 +591,7 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 	}
 	for {
 		res, err := d.w.ExecContext(ctx, `DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE until < ? LIMIT ?)`,
-			ms(now), purgeBatch)
+			sqlrow.Millis(now), purgeBatch)
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
