@@ -28,6 +28,7 @@ type Auth struct {
 	codec   *refreshtoken.Codec
 	csrfKey []byte
 	revoked *revocations
+	cache   *verified
 
 	reloadMu   sync.Mutex
 	lastReload time.Time
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		codec:   codec,
 		csrfKey: csrfKey,
 		revoked: newRevocations(),
+		cache:   newVerified(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -346,9 +348,13 @@ func (a *Auth) Verify(ctx context.Context, token string) (Principal, error) {
 	if refreshtoken.Looks(token) {
 		return Principal{}, ErrWrongTokenType.WithMessage("A refresh token was presented where an access token is required.")
 	}
-	c, err := a.verifyJWT(ctx, token)
-	if err != nil {
-		return Principal{}, a.accessError(err)
+	c, hit := a.cache.get(token, a.cfg.Now(), a.cfg.Leeway)
+	if !hit {
+		var err error
+		if c, err = a.verifyJWT(ctx, token); err != nil {
+			return Principal{}, a.accessError(err)
+		}
+		a.cache.put(token, c)
 	}
 	if a.revoked.has(c.SessionID, c.ID) {
 		return Principal{}, ErrTokenRevoked

@@ -301,3 +301,35 @@ func TestErrorIsComparesCode(t *testing.T) {
 		t.Fatal("Error() lacks the cause")
 	}
 }
+
+// Verify remembers checked tokens, but a remembered token still expires and
+// is still refused once its session is revoked; a token differing in one byte
+// is checked afresh.
+func TestVerifiedCacheHonoursExpiryAndRevocation(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	tok := f.login(t)
+	for range 2 { // the second call is served from the cache
+		if _, err := f.auth.Verify(ctx, tok.AccessToken); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tampered := tok.AccessToken[:len(tok.AccessToken)-2] + "AA"
+	if _, err := f.auth.Verify(ctx, tampered); !errors.Is(err, latchkey.ErrInvalidToken) {
+		t.Fatalf("a tampered copy of a cached token = %v", err)
+	}
+	f.clock.Add(16 * time.Minute)
+	if _, err := f.auth.Verify(ctx, tok.AccessToken); !errors.Is(err, latchkey.ErrTokenExpired) {
+		t.Fatalf("a cached token past its expiry = %v, want token_expired", err)
+	}
+	other := f.login(t)
+	if _, err := f.auth.Verify(ctx, other.AccessToken); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.auth.RevokeSession(ctx, other.SessionID, latchkey.ReasonAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.auth.Verify(ctx, other.AccessToken); !errors.Is(err, latchkey.ErrTokenRevoked) {
+		t.Fatalf("a cached token of a revoked session = %v", err)
+	}
+}
