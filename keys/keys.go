@@ -250,16 +250,25 @@ func (r *Ring) promote(ctx context.Context, keys []*Key, now time.Time) ([]*Key,
 		}
 		keys = append(keys, next)
 	}
+	// Activate first, retire after: a node reloading between the two writes
+	// sees two current keys (the newest wins), never none.
+	var old []*Key
 	for _, k := range keys {
-		if k.state() == StateCurrent || (k.state() == StateNext && k.Algorithm != r.cfg.Algorithm) {
-			k.rec.RetiredAt = now
-			if err := r.put(ctx, k); err != nil {
-				return nil, err
-			}
+		if k.state() == StateCurrent || (k.state() == StateNext && k.Algorithm != r.cfg.Algorithm && k != next) {
+			old = append(old, k)
 		}
 	}
 	next.rec.ActivatedAt = now
-	return keys, r.put(ctx, next)
+	if err := r.put(ctx, next); err != nil {
+		return nil, err
+	}
+	for _, k := range old {
+		k.rec.RetiredAt = now
+		if err := r.put(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	return keys, nil
 }
 
 // complete publishes a next key if there is none, deletes keys retired longer
@@ -319,6 +328,13 @@ func oldestNext(keys []*Key, alg string) *Key {
 // publish builds and installs a snapshot of keys.
 func (r *Ring) publish(keys []*Key) {
 	s := &snapshot{byID: map[string]*Key{}, current: current(keys)}
+	if s.current == nil {
+		// Another node is between two writes of a rotation: keep signing with
+		// the key this node has; the next reload sees the finished rotation.
+		if prev := r.snap.Load(); prev != nil {
+			s.current = prev.current
+		}
+	}
 	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{}}
 	for _, k := range keys {
 		s.byID[k.ID] = k

@@ -205,3 +205,29 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// Another node rotating writes "activate next" and "retire current" one after
+// the other; a reload between them must never leave this node without a key
+// to sign with.
+func TestReloadMidRotationKeepsASigningKey(t *testing.T) {
+	f := newFixture(t)
+	r := f.mustOpen(t, "EdDSA")
+	ks, err := f.db.ListKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range ks {
+		if k.ID == r.SigningKey().ID {
+			k.RetiredAt = f.clock.Now() // the other node retired it before activating the next
+			if err := f.db.PutKey(context.Background(), k); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.SigningKey() == nil {
+		t.Fatal("no signing key after a reload in the middle of a rotation")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -137,20 +138,31 @@ func openStore(ctx context.Context, scheme, dsn string, pool int) (store.Store, 
 	return st, nil
 }
 
-// redact hides a password in a connection URL.
+// redact hides the password of a connection URL, in its user part or its
+// query (postgres://…?password=…).
 func redact(dsn string) string {
-	scheme, rest, ok := strings.Cut(dsn, "://")
-	if !ok {
-		return dsn
+	u, err := url.Parse(dsn)
+	if err != nil { // e.g. redis-cluster://host:port,host:port
+		scheme, rest, _ := strings.Cut(dsn, "://")
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			rest = "xxxxx@" + rest[at+1:]
+		}
+		if base, _, ok := strings.Cut(rest, "?"); ok {
+			rest = base + "?…"
+		}
+		return scheme + "://" + rest
 	}
-	at := strings.LastIndex(rest, "@")
-	if at < 0 {
-		return dsn
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
-	if user, _, hasPw := strings.Cut(rest[:at], ":"); hasPw {
-		return scheme + "://" + user + ":xxxxx@" + rest[at+1:]
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+		}
 	}
-	return dsn
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // secret returns the deployment secret: LATCHKEY_SECRET, or on SQLite a secret
