@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -493,3 +494,26 @@ func TestMalformedInput(t *testing.T) {
 }
 
 var _ = http.MethodGet
+
+// Guesses sent all at once are limited like guesses sent one by one: each
+// attempt holds its place in the limit while its password is hashed.
+func TestConcurrentLoginGuessesLimited(t *testing.T) {
+	e := newEnv(t)
+	var wg sync.WaitGroup
+	var evaluated, limited atomic.Int64
+	for range 40 {
+		wg.Go(func() {
+			r := e.call("POST", "/login", "", `{"username":"test","password":"guess"}`)
+			switch r.status {
+			case 401:
+				evaluated.Add(1)
+			case 429:
+				limited.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if evaluated.Load() > 5 || evaluated.Load()+limited.Load() != 40 {
+		t.Fatalf("%d guesses evaluated, %d limited; want at most 5 evaluated", evaluated.Load(), limited.Load())
+	}
+}

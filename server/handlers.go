@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
@@ -93,19 +94,21 @@ func (s *Server) passwordLogin(r *http.Request, username, password string) (*lat
 		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 	}
 	ip := clientIP(r)
-	account := accountKey(username)
-	if wait, ok := s.limit.Allow(account, ip); !ok {
-		return nil, userJSON{}, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait}
+	attempt, wait, ok := s.limit.Begin(accountKey(username), ip)
+	if !ok {
+		return nil, userJSON{}, rateLimited(wait)
 	}
 	u, err := s.users.Authenticate(r.Context(), username, password)
-	if errors.Is(err, latchkey.ErrInvalidCredentials) {
-		s.limit.Fail(account, ip)
-		s.log.Info("login failed", "ip", ip)
-	}
 	if err != nil {
+		if errors.Is(err, latchkey.ErrInvalidCredentials) {
+			attempt.Fail()
+			s.log.Info("login failed", "ip", ip)
+		} else {
+			attempt.Succeed() // our failure, not a guess: give the tokens back
+		}
 		return nil, userJSON{}, err
 	}
-	s.limit.Succeed(account, ip)
+	attempt.Succeed()
 	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip})
 	if err != nil {
 		return nil, userJSON{}, err
@@ -156,14 +159,16 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both old_password and new_password are required."))
 		return
 	}
-	ip := clientIP(r)
-	if wait, ok := s.limit.Allow(p.UserID, ip); !ok {
-		s.writeError(w, r, &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait})
+	attempt, wait, ok := s.limit.Begin(p.UserID, clientIP(r))
+	if !ok {
+		s.writeError(w, r, rateLimited(wait))
 		return
 	}
 	err := s.users.ChangePassword(r.Context(), p.UserID, body.Old, body.New)
 	if errors.Is(err, latchkey.ErrInvalidCredentials) {
-		s.limit.Fail(p.UserID, ip)
+		attempt.Fail()
+	} else {
+		attempt.Succeed()
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -266,4 +271,9 @@ func accountKey(name string) string {
 		return n
 	}
 	return name
+}
+
+// rateLimited is the rate_limited error with its Retry-After.
+func rateLimited(wait time.Duration) error {
+	return &latchkey.Error{Code: latchkey.CodeRateLimited, Message: latchkey.ErrRateLimited.Message, RetryAfter: wait}
 }

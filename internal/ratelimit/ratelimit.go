@@ -80,31 +80,40 @@ func (l *Limiter) bucketsFor(account, addr string) [3]bucket {
 	}
 }
 
-// Allow reports whether a login for account from addr may be tried now and, if
-// not, how long to wait. It consumes nothing; call it before hashing.
+// Allow reports, without reserving anything, whether an attempt for account
+// from addr would be let through now, and if not how long to wait.
 func (l *Limiter) Allow(account, addr string) (retryAfter time.Duration, ok bool) {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, b := range l.bucketsFor(account, addr) {
-		lim, found := l.buckets[b.key]
-		if !found {
-			continue
-		}
-		if tokens := lim.TokensAt(now); tokens < 1 {
-			wait := time.Duration(math.Ceil((1 - tokens) * float64(b.every)))
-			retryAfter = max(retryAfter, wait)
+		if lim, found := l.buckets[b.key]; found {
+			if tokens := lim.TokensAt(now); tokens < 1 {
+				retryAfter = max(retryAfter, time.Duration(math.Ceil((1-tokens)*float64(b.every))))
+			}
 		}
 	}
 	return retryAfter, retryAfter == 0
 }
 
-// Fail records a failed attempt in each bucket.
-func (l *Limiter) Fail(account, addr string) {
+// Attempt is one login attempt that holds a token of each of its buckets
+// while the password is checked. Call exactly one of Succeed and Fail.
+type Attempt struct {
+	l    *Limiter
+	res  []*rate.Reservation
+	pair string
+}
+
+// Begin reserves a token from each bucket of (account, addr) before the
+// password is hashed, so concurrent attempts cannot all slip past the limit.
+// If a bucket is empty it reserves nothing and returns how long to wait.
+func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Duration, ok bool) {
 	now := l.cfg.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, b := range l.bucketsFor(account, addr) {
+	bs := l.bucketsFor(account, addr)
+	lims := make([]*rate.Limiter, len(bs))
+	for i, b := range bs {
 		lim, found := l.buckets[b.key]
 		if !found {
 			if len(l.buckets) >= l.cfg.MaxEntries {
@@ -113,16 +122,35 @@ func (l *Limiter) Fail(account, addr string) {
 			lim = rate.NewLimiter(rate.Every(b.every), b.burst)
 			l.buckets[b.key] = lim
 		}
-		lim.AllowN(now, 1)
+		lims[i] = lim
+		if tokens := lim.TokensAt(now); tokens < 1 {
+			retryAfter = max(retryAfter, time.Duration(math.Ceil((1-tokens)*float64(b.every))))
+		}
 	}
+	if retryAfter > 0 {
+		return nil, retryAfter, false
+	}
+	a = &Attempt{l: l, pair: bs[0].key}
+	for _, lim := range lims {
+		a.res = append(a.res, lim.ReserveN(now, 1))
+	}
+	return a, 0, true
 }
 
-// Succeed forgets the (account, address) failures after a successful login.
-func (l *Limiter) Succeed(account, addr string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.buckets, l.bucketsFor(account, addr)[0].key)
+// Succeed gives the attempt's tokens back and forgets the (account, address)
+// failures: a successful login costs nothing.
+func (a *Attempt) Succeed() {
+	now := a.l.cfg.Now()
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	for _, r := range a.res {
+		r.CancelAt(now)
+	}
+	delete(a.l.buckets, a.pair)
 }
+
+// Fail keeps the attempt's tokens spent.
+func (a *Attempt) Fail() {}
 
 // Len is the number of buckets held.
 func (l *Limiter) Len() int {

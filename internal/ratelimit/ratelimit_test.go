@@ -3,6 +3,8 @@ package ratelimit_test
 import (
 	"fmt"
 	"github.com/latchkey/latchkey/internal/fakeclock"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +18,7 @@ func TestLockoutAndRecovery(t *testing.T) {
 		if _, ok := l.Allow("alice", "198.51.100.7"); !ok {
 			t.Fatalf("attempt %d refused", i)
 		}
-		l.Fail("alice", "198.51.100.7")
+		fail(l, "alice", "198.51.100.7")
 	}
 	wait, ok := l.Allow("alice", "198.51.100.7")
 	if ok || wait <= 0 || wait > time.Minute {
@@ -32,7 +34,7 @@ func TestStrangerCannotLockOwnerOut(t *testing.T) {
 	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
 	for range 40 {
-		l.Fail("alice", "203.0.113.66")
+		fail(l, "alice", "203.0.113.66")
 	}
 	if _, ok := l.Allow("alice", "203.0.113.66"); ok {
 		t.Fatal("the attacker's address is not limited")
@@ -42,7 +44,7 @@ func TestStrangerCannotLockOwnerOut(t *testing.T) {
 	}
 	// A distributed attack drains the per-account bucket, but only for a while.
 	for i := range 60 {
-		l.Fail("alice", fmt.Sprintf("192.0.2.%d", i))
+		fail(l, "alice", fmt.Sprintf("192.0.2.%d", i))
 	}
 	wait, ok := l.Allow("alice", "198.51.100.7")
 	if ok || wait > time.Minute {
@@ -58,11 +60,13 @@ func TestSuccessClearsPair(t *testing.T) {
 	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
 	for range 4 {
-		l.Fail("alice", "198.51.100.7")
+		fail(l, "alice", "198.51.100.7")
 	}
-	l.Succeed("alice", "198.51.100.7")
+	if a, _, ok := l.Begin("alice", "198.51.100.7"); ok {
+		a.Succeed()
+	}
 	for range 4 {
-		l.Fail("alice", "198.51.100.7")
+		fail(l, "alice", "198.51.100.7")
 	}
 	if _, ok := l.Allow("alice", "198.51.100.7"); !ok {
 		t.Fatal("failures before a success still count")
@@ -73,9 +77,46 @@ func TestBoundedMemory(t *testing.T) {
 	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
 	l := ratelimit.New(ratelimit.Config{Now: clk.Now, MaxEntries: 300})
 	for i := range 2000 {
-		l.Fail(fmt.Sprint("user", i), fmt.Sprint("addr", i))
+		fail(l, fmt.Sprint("user", i), fmt.Sprint("addr", i))
 	}
 	if n := l.Len(); n > 300+3 {
 		t.Fatalf("%d buckets held, cap 300", n)
+	}
+}
+
+// fail records one failed attempt, if one may be made.
+func fail(l *ratelimit.Limiter, account, addr string) {
+	if a, _, ok := l.Begin(account, addr); ok {
+		a.Fail()
+	}
+}
+
+// Attempts made at the same moment cannot all slip past the limit: each
+// reserves its token before the (slow) password check.
+func TestConcurrentAttemptsReserve(t *testing.T) {
+	clk := fakeclock.New(time.Unix(1_800_000_000, 0))
+	l := ratelimit.New(ratelimit.Config{Now: clk.Now})
+	var started atomic.Int64
+	var wg sync.WaitGroup
+	attempts := make(chan *ratelimit.Attempt, 100)
+	for range 100 {
+		wg.Go(func() {
+			if a, _, ok := l.Begin("alice", "198.51.100.7"); ok {
+				started.Add(1)
+				attempts <- a
+			}
+		})
+	}
+	wg.Wait()
+	close(attempts)
+	if n := started.Load(); n != 5 {
+		t.Fatalf("%d of 100 simultaneous attempts were let through, want the burst of 5", n)
+	}
+	// Successful logins give their tokens back.
+	for a := range attempts {
+		a.Succeed()
+	}
+	if _, ok := l.Allow("alice", "198.51.100.7"); !ok {
+		t.Fatal("successful attempts still count against the limit")
 	}
 }
