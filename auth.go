@@ -120,8 +120,9 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Algorithm:     cfg.SigningAlg,
 		// A node may sign with a just-retired key until it next reloads the
 		// ring, so the key stays published that much longer.
-		Retain: cfg.AccessTTL + cfg.Leeway + keyReloadInterval + time.Minute,
-		Now:    cfg.Now,
+		Retain:   cfg.AccessTTL + cfg.Leeway + keyReloadInterval + time.Minute,
+		Now:      cfg.Now,
+		ReadOnly: cfg.AdminTool,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("latchkey: signing keys: %w", err)
@@ -197,7 +198,11 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 	// exp is in whole seconds on the wire; round up so a token lives at least
 	// AccessTTL (truncating would shorten it by up to a second).
 	exp := earliest(ceilSecond(now.Add(a.cfg.AccessTTL)), s.ExpiresAt)
-	at, err := accesstoken.Sign(a.ring.SigningKey(), accesstoken.Claims{
+	key := a.ring.SigningKey()
+	if key == nil {
+		return nil, ErrUnavailable.WithMessage("No signing key is available yet.")
+	}
+	at, err := accesstoken.Sign(key, accesstoken.Claims{
 		Issuer:    a.cfg.Issuer,
 		Subject:   s.UserID,
 		Audience:  a.cfg.Audience,

@@ -62,6 +62,11 @@ type Config struct {
 	// Leeway is the clock skew tolerated on exp/nbf; default 0.
 	Leeway time.Duration
 
+	// AdminTool marks an Auth opened by an administrative command rather than
+	// a server: it uses the stored signing keys as they are (its flags may not
+	// match the servers'), and creates, promotes or deletes none at start.
+	AdminTool bool
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational messages; nil discards them. Nothing secret

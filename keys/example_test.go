@@ -24,7 +24,7 @@ func Example() {
 	for _, k := range ring.Info() {
 		fmt.Println(k.Algorithm, k.State)
 	}
-	_ = ring.Rotate(context.Background())
+	_ = ring.ForceRotate(context.Background())
 	for _, k := range ring.Info() {
 		fmt.Println(k.Algorithm, k.State)
 	}

@@ -39,6 +39,11 @@ type Config struct {
 	Retain time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReadOnly is for administrative tools, whose flags may not match the
+	// servers': Open takes the stored keys as they are (creating, promoting
+	// and deleting nothing), and Rotate keeps the current key's algorithm and
+	// deletes nothing.
+	ReadOnly bool
 }
 
 // Key states.
@@ -165,6 +170,10 @@ func Open(ctx context.Context, cfg Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ReadOnly {
+		r.publish(keys)
+		return r, nil
+	}
 	if err := r.ensure(ctx, keys); err != nil {
 		return nil, err
 	}
@@ -207,11 +216,19 @@ func (r *Ring) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Rotate makes the oldest next key current, retires the current key (it stays
+// Rotate makes the oldest next key current (refusing while it has been
+// published for less than MinPublished), retires the current key (it stays
 // published for Retain), publishes a new next key, and deletes keys retired
 // longer than Retain ago. If two nodes rotate at once, both results stay
 // published; the key activated last is current everywhere after a reload.
-func (r *Ring) Rotate(ctx context.Context) error {
+func (r *Ring) Rotate(ctx context.Context) error { return r.rotate(ctx, false) }
+
+// ForceRotate is Rotate without the MinPublished wait: verifiers that fetched
+// the JWKS within the last minute may refuse new tokens until they refetch.
+// For tests, and for replacing a compromised key at once.
+func (r *Ring) ForceRotate(ctx context.Context) error { return r.rotate(ctx, true) }
+
+func (r *Ring) rotate(ctx context.Context, force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keys, err := r.load(ctx)
@@ -219,11 +236,24 @@ func (r *Ring) Rotate(ctx context.Context) error {
 		return err
 	}
 	now := r.cfg.Now()
+	if r.cfg.ReadOnly {
+		if cur := current(keys); cur != nil {
+			r.cfg.Algorithm = cur.Algorithm // a tool's default flag must not switch the algorithm
+		}
+	}
+	if next := oldestNext(keys, r.cfg.Algorithm); !force && next != nil && now.Sub(next.rec.CreatedAt) < MinPublished {
+		return fmt.Errorf("keys: the next key was published %v ago; rotating before %v would sign with a key verifiers may not have fetched yet",
+			now.Sub(next.rec.CreatedAt).Round(time.Second), MinPublished)
+	}
 	if keys, err = r.promote(ctx, keys, now); err != nil {
 		return err
 	}
 	return r.complete(ctx, keys, now)
 }
+
+// MinPublished is how long a next key must have been in the JWKS before
+// Rotate lets it sign: longer than the JWKS's cache lifetime (60 s).
+const MinPublished = 2 * time.Minute
 
 // ensure creates what a working ring needs: a current and a next key of the
 // configured algorithm.
@@ -290,6 +320,9 @@ func (r *Ring) complete(ctx context.Context, keys []*Key, now time.Time) error {
 }
 
 func (r *Ring) deleteExpired(ctx context.Context, keys []*Key, now time.Time) ([]*Key, error) {
+	if r.cfg.ReadOnly {
+		return keys, nil // the tool's Retain may be shorter than the servers'
+	}
 	kept := keys[:0]
 	for _, k := range keys {
 		if ret := k.rec.RetiredAt; !ret.IsZero() && !now.Before(ret.Add(r.cfg.Retain)) {

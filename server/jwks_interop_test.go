@@ -33,7 +33,7 @@ func TestJWKSInteroperates(t *testing.T) {
 				}
 			}
 			verify(e.login("test", "test").access)
-			if err := e.auth.Keys().Rotate(context.Background()); err != nil {
+			if err := e.auth.Keys().ForceRotate(context.Background()); err != nil {
 				t.Fatal(err)
 			}
 			verify(e.login("test", "test").access)

@@ -28,7 +28,7 @@ func admin(ctx context.Context, o *options, cmd, sub string, args []string, stdi
 		return usagef("%s %s takes %d argument(s), got %d (flags go before arguments)", cmd, sub, n, len(args))
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := o.open(ctx, log, "")
+	e, err := o.open(ctx, log, "", true)
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,11 @@ func admin(ctx context.Context, o *options, cmd, sub string, args []string, stdi
 		}
 		fmt.Fprintf(tw, "%s\trevoked\n", args[0])
 	case "keys rotate":
-		if err := e.auth.Keys().Rotate(ctx); err != nil {
+		rotate := e.auth.Keys().Rotate
+		if o.force {
+			rotate = e.auth.Keys().ForceRotate
+		}
+		if err := rotate(ctx); err != nil {
 			return err
 		}
 		fallthrough

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -242,7 +243,10 @@ func TestAdminCommands(t *testing.T) {
 	if err != nil || strings.Count(before, "EdDSA") != 2 || !strings.Contains(before, "current") || !strings.Contains(before, "next") {
 		t.Fatalf("keys list = %q, %v", before, err)
 	}
-	after, err := admin("", "keys", "rotate")
+	if _, err := admin("", "keys", "rotate"); err == nil || !strings.Contains(err.Error(), "published") {
+		t.Fatalf("rotating a next key published just now = %v, want a refusal", err)
+	}
+	after, err := admin("", "keys", "rotate", "--force")
 	if err != nil || strings.Count(after, "EdDSA") != 3 || !strings.Contains(after, "retired") {
 		t.Fatalf("keys rotate = %q, %v", after, err)
 	}
@@ -268,7 +272,7 @@ func TestAdminCommands(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	db := "sqlite:" + filepath.Join(t.TempDir(), "grace.db")
 	url, logs, stop := startServe(t, []string{"--demo", "--store", db}, nil)
-	const n = 8
+	const n = 5 // within the per-(account, address) login burst
 	type result struct {
 		code int
 		err  error
@@ -319,5 +323,34 @@ func TestGracefulShutdown(t *testing.T) {
 	url, _, _ = startServe(t, []string{"--store", db}, nil)
 	if code, out := post(t, url+"/login", "", `{"username":"test","password":"test"}`); code != 200 {
 		t.Fatalf("login after restart = %d %v", code, out)
+	}
+}
+
+// Administrative commands take the stored keys as they are: run with default
+// flags against a deployment signing with ES256, they switch nothing to EdDSA
+// and delete nothing.
+func TestAdminLeavesKeysAlone(t *testing.T) {
+	store := "sqlite:" + filepath.Join(t.TempDir(), "es.db")
+	_, _, stop := startServe(t, []string{"--store", store, "--signing-alg", "ES256"}, nil)
+	stop()
+	var before, after bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "list", "--store", store}, envFunc(nil), strings.NewReader(""), &before, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range [][]string{{"users", "list"}, {"keys", "list"}} {
+		if err := run(context.Background(), append(cmd, "--store", store), envFunc(nil), strings.NewReader(""), &after, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(after.String(), "EdDSA") || !strings.Contains(before.String(), "ES256  current") {
+		t.Fatalf("keys before:\n%s\nafter admin commands:\n%s", before.String(), after.String())
+	}
+	// keys rotate keeps the deployment's algorithm.
+	var rotated bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "rotate", "--force", "--store", store}, envFunc(nil), strings.NewReader(""), &rotated, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(rotated.String(), "EdDSA") {
+		t.Fatalf("keys rotate switched the algorithm:\n%s", rotated.String())
 	}
 }

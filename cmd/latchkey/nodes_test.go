@@ -138,7 +138,7 @@ func nodesShare(t *testing.T, store string) {
 	// A key rotation made on the shared store is used by all: a node started
 	// after it signs with the promoted key, and A, B and C accept its tokens.
 	var out strings.Builder
-	if err := run(context.Background(), []string{"keys", "rotate", "--store", store}, envFunc(env), strings.NewReader(""), &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"keys", "rotate", "--force", "--store", store}, envFunc(env), strings.NewReader(""), &out, io.Discard); err != nil {
 		t.Fatalf("keys rotate: %v", err)
 	}
 	d, _, _ := startServe(t, args, env)

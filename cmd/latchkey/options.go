@@ -44,6 +44,7 @@ type options struct {
 	leeway          time.Duration
 	demo            bool
 	storePool       int
+	force           bool
 
 	locations []httpauth.Location
 	secretEnv string // LATCHKEY_SECRET, never a flag
@@ -69,6 +70,7 @@ func defineOptions(fs *flag.FlagSet) *options {
 	fs.DurationVar(&o.revocationDelay, "revocation-delay", latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
 	fs.DurationVar(&o.leeway, "leeway", 0, "clock skew tolerated on exp/nbf")
 	fs.BoolVar(&o.demo, "demo", false, "create the user test/test at start if missing")
+	fs.BoolVar(&o.force, "force", false, "keys rotate: promote the next key even if it was published less than 2 minutes ago")
 	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = the driver's default)")
 	return o
 }

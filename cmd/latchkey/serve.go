@@ -27,8 +27,9 @@ type env struct {
 	users *users.Service
 }
 
-// open opens the store and, with the secret, the Auth; issuer "" keeps the default.
-func (o *options) open(ctx context.Context, log *slog.Logger, issuer string) (*env, error) {
+// open opens the store and, with the secret, the Auth; issuer "" keeps the
+// default. admin opens it for an administrative command.
+func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, admin bool) (*env, error) {
 	scheme, err := storeScheme(o.store)
 	if err != nil {
 		return nil, err
@@ -41,7 +42,9 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string) (*e
 	if err != nil {
 		return nil, err
 	}
-	a, err := latchkey.New(ctx, o.authConfig(st, secret, issuer, log))
+	cfg := o.authConfig(st, secret, issuer, log)
+	cfg.AdminTool = admin
+	a, err := latchkey.New(ctx, cfg)
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -72,7 +75,7 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 	if issuer == "" {
 		issuer = "http://" + addr
 	}
-	e, err := o.open(ctx, log, issuer)
+	e, err := o.open(ctx, log, issuer, false)
 	if err != nil {
 		return err
 	}
