@@ -38,8 +38,17 @@ type Config struct {
 type Limiter struct {
 	cfg     Config
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*bucketState
 }
+
+// bucketState is a token bucket and the attempts holding a place in it.
+type bucketState struct {
+	lim      *rate.Limiter
+	inflight int
+}
+
+// free is how many attempts the bucket admits now.
+func (b *bucketState) free(now time.Time) float64 { return b.lim.TokensAt(now) - float64(b.inflight) }
 
 // New returns a Limiter for cfg.
 func New(cfg Config) *Limiter {
@@ -63,7 +72,7 @@ func New(cfg Config) *Limiter {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Limiter{cfg: cfg, buckets: map[string]*rate.Limiter{}}
+	return &Limiter{cfg: cfg, buckets: map[string]*bucketState{}}
 }
 
 type bucket struct {
@@ -87,8 +96,8 @@ func (l *Limiter) Allow(account, addr string) (retryAfter time.Duration, ok bool
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, b := range l.bucketsFor(account, addr) {
-		if lim, found := l.buckets[b.key]; found {
-			if tokens := lim.TokensAt(now); tokens < 1 {
+		if st, found := l.buckets[b.key]; found {
+			if tokens := st.free(now); tokens < 1 {
 				retryAfter = max(retryAfter, time.Duration(math.Ceil((1-tokens)*float64(b.every))))
 			}
 		}
@@ -100,7 +109,7 @@ func (l *Limiter) Allow(account, addr string) (retryAfter time.Duration, ok bool
 // while the password is checked. Call exactly one of Succeed and Fail.
 type Attempt struct {
 	l    *Limiter
-	res  []*rate.Reservation
+	held []*bucketState
 	pair string
 }
 
@@ -112,45 +121,51 @@ func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Durat
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	bs := l.bucketsFor(account, addr)
-	lims := make([]*rate.Limiter, len(bs))
+	states := make([]*bucketState, len(bs))
 	for i, b := range bs {
-		lim, found := l.buckets[b.key]
+		st, found := l.buckets[b.key]
 		if !found {
 			if len(l.buckets) >= l.cfg.MaxEntries {
 				l.sweep(now)
 			}
-			lim = rate.NewLimiter(rate.Every(b.every), b.burst)
-			l.buckets[b.key] = lim
+			st = &bucketState{lim: rate.NewLimiter(rate.Every(b.every), b.burst)}
+			l.buckets[b.key] = st
 		}
-		lims[i] = lim
-		if tokens := lim.TokensAt(now); tokens < 1 {
+		states[i] = st
+		if tokens := st.free(now); tokens < 1 {
 			retryAfter = max(retryAfter, time.Duration(math.Ceil((1-tokens)*float64(b.every))))
 		}
 	}
 	if retryAfter > 0 {
 		return nil, retryAfter, false
 	}
-	a = &Attempt{l: l, pair: bs[0].key}
-	for _, lim := range lims {
-		a.res = append(a.res, lim.ReserveN(now, 1))
+	for _, st := range states {
+		st.inflight++
 	}
-	return a, 0, true
+	return &Attempt{l: l, held: states, pair: bs[0].key}, 0, true
 }
 
-// Succeed gives the attempt's tokens back and forgets the (account, address)
-// failures: a successful login costs nothing.
+// Succeed releases the attempt's places without spending tokens and forgets
+// the (account, address) failures: a successful login costs nothing.
 func (a *Attempt) Succeed() {
-	now := a.l.cfg.Now()
 	a.l.mu.Lock()
 	defer a.l.mu.Unlock()
-	for _, r := range a.res {
-		r.CancelAt(now)
+	for _, st := range a.held {
+		st.inflight--
 	}
 	delete(a.l.buckets, a.pair)
 }
 
-// Fail keeps the attempt's tokens spent.
-func (a *Attempt) Fail() {}
+// Fail spends a token of each of the attempt's buckets.
+func (a *Attempt) Fail() {
+	now := a.l.cfg.Now()
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	for _, st := range a.held {
+		st.inflight--
+		st.lim.AllowN(now, 1)
+	}
+}
 
 // Len is the number of buckets held.
 func (l *Limiter) Len() int {
@@ -162,15 +177,17 @@ func (l *Limiter) Len() int {
 // sweep drops refilled buckets (they limit nothing); if that frees too little,
 // it drops arbitrary ones, trading a little leniency for bounded memory.
 func (l *Limiter) sweep(now time.Time) {
-	for k, lim := range l.buckets {
-		if lim.TokensAt(now) >= float64(lim.Burst()) {
+	for k, st := range l.buckets {
+		if st.inflight == 0 && st.lim.TokensAt(now) >= float64(st.lim.Burst()) {
 			delete(l.buckets, k)
 		}
 	}
-	for k := range l.buckets {
+	for k, st := range l.buckets {
 		if len(l.buckets) < l.cfg.MaxEntries*3/4 {
 			break
 		}
-		delete(l.buckets, k)
+		if st.inflight == 0 {
+			delete(l.buckets, k)
+		}
 	}
 }
