@@ -80,6 +80,10 @@ type RefreshOptions struct {
 	AccessToken string
 	// ClientID must match the client the session was issued to.
 	ClientID string
+	// KeepAccessToken leaves the presented access token valid: a browser's
+	// access cookie is shared by every request a page makes at once, and
+	// revoking it would fail the others.
+	KeepAccessToken bool
 }
 
 // Scope selects which sessions Logout ends.
@@ -249,6 +253,9 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	bound, err := a.checkBinding(ctx, sid, opt.AccessToken)
 	if err != nil {
 		return nil, err
+	}
+	if opt.KeepAccessToken {
+		bound = nil // checked, but not revoked
 	}
 	for attempt := 0; ; attempt++ {
 		now := a.cfg.Now()

@@ -64,7 +64,13 @@ func (m *Middleware) cookie(base, value string, expires, now time.Time) *http.Co
 func (m *Middleware) SetCookies(w http.ResponseWriter, t *latchkey.Tokens) {
 	now := m.auth.Config().Now()
 	refreshExp := time.Unix(t.RefreshExpiresAt, 0)
-	http.SetCookie(w, m.cookie(AccessCookie, t.AccessToken, time.Unix(t.ExpiresAt, 0), now))
+	accessExp := time.Unix(t.ExpiresAt, 0)
+	if m.auth.Config().BindAccess {
+		// Binding needs the (expired) access token at the next refresh: keep
+		// the cookie as long as the refresh cookie.
+		accessExp = refreshExp
+	}
+	http.SetCookie(w, m.cookie(AccessCookie, t.AccessToken, accessExp, now))
 	http.SetCookie(w, m.cookie(RefreshCookie, t.RefreshToken, refreshExp, now))
 	http.SetCookie(w, m.cookie(CSRFCookie, m.auth.CSRFToken(t.SessionID), refreshExp, now))
 	w.Header().Set("Cache-Control", "no-store")

@@ -335,7 +335,7 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID st
 			at = "" // an expired access cookie is not worth refusing the refresh over
 		}
 	}
-	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID})
+	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID, KeepAccessToken: from == Cookies})
 	if from == Cookies {
 		if err != nil {
 			if !errors.Is(err, latchkey.ErrUnavailable) {

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey"
 )
 
 // jar is a cookie jar that, unlike net/http/cookiejar, sends Secure and
@@ -213,4 +215,26 @@ func TestImplicitRefreshStopsAtSessionEnd(t *testing.T) {
 	if j.get("__Host-lk_refresh") != "" {
 		t.Fatalf("dead refresh cookie kept: %v", r.header["Set-Cookie"])
 	}
+}
+
+// Cookie mode with binding: the access cookie outlives its token so the next
+// refresh can present it, and a page's concurrent requests near expiry all
+// succeed (the shared access cookie is not revoked by the first refresh).
+func TestCookieModeWithBinding(t *testing.T) {
+	e := newEnv(t, func(s *setup) { s.cfg = func(c *latchkey.Config) { c.BindAccess = true } })
+	j, r := e.cookieLogin()
+	for _, c := range r.cookies {
+		if c.Name == "__Host-lk_access" && c.MaxAge != 30*24*3600 {
+			t.Fatalf("with binding the access cookie lives %d s, want the refresh cookie's 2592000", c.MaxAge)
+		}
+	}
+	e.clock.Add(15*time.Minute - 15*time.Second) // within the early-refresh window
+	const n = 8
+	jars := make([]*jar, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		jars[i] = j.clone()
+		wg.Go(func() { e.browse(jars[i], "GET", "/protected", "").want(t, 200, "") })
+	}
+	wg.Wait()
 }
