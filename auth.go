@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		Algorithm:     cfg.SigningAlg,
 		// A node may sign with a just-retired key until it next reloads the
 		// ring, so the key stays published that much longer.
-		Retain:   cfg.AccessTTL + cfg.Leeway + keyReloadInterval + time.Minute,
+		Retain:   retain(cfg),
 		Now:      cfg.Now,
 		ReadOnly: cfg.AdminTool,
 	})
@@ -147,6 +147,18 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 	}
 	go a.follow()
 	return a, nil
+}
+
+// retain is how long a retired signing key stays published: until the last
+// access token it signed has expired, allowing for nodes that still sign with
+// it until their next reload — and with binding, for as long as such a token
+// may be presented with the session's next refresh.
+func retain(cfg Config) time.Duration {
+	d := cfg.AccessTTL + cfg.Leeway + keyReloadInterval + time.Minute
+	if cfg.BindAccess {
+		d = max(d, cfg.RefreshTTL+cfg.AccessTTL+cfg.Leeway)
+	}
+	return d
 }
 
 func derive(secret []byte, info string) ([]byte, error) {
@@ -323,6 +335,9 @@ func (a *Auth) checkBinding(ctx context.Context, sid, token string) (*accesstoke
 		return nil, nil
 	}
 	c, err := a.verifyJWT(ctx, token)
+	if errors.Is(err, accesstoken.ErrUnknownKey) && !a.cfg.BindAccess && a.expiredUnverified(token) {
+		return nil, nil // optional and long expired (its key is gone): nothing to revoke
+	}
 	if err != nil && !errors.Is(err, accesstoken.ErrExpired) {
 		return nil, a.accessError(err).WithMessage("The access token presented with the refresh token is not valid.")
 	}
@@ -364,6 +379,11 @@ func (a *Auth) Verify(ctx context.Context, token string) (Principal, error) {
 	if !hit {
 		var err error
 		if c, err = a.verifyJWT(ctx, token); err != nil {
+			if errors.Is(err, accesstoken.ErrUnknownKey) && a.expiredUnverified(token) {
+				// Its key has retired since: still "expired", so clients refresh
+				// rather than sign in again.
+				return Principal{}, ErrTokenExpired.WithMessage("The access token has expired.").WithCause(err)
+			}
 			return Principal{}, a.accessError(err)
 		}
 		a.cache.put(token, c)
@@ -404,6 +424,12 @@ func (a *Auth) reloadKeys(ctx context.Context) bool {
 		return true
 	}
 	return false
+}
+
+// expiredUnverified reports whether token's unverified exp has passed.
+func (a *Auth) expiredUnverified(token string) bool {
+	exp, ok := accesstoken.UnverifiedExpiry(token)
+	return ok && !a.cfg.Now().Before(exp.Add(a.cfg.Leeway))
 }
 
 func (a *Auth) accessError(err error) *Error {

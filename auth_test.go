@@ -340,3 +340,26 @@ func TestVerifiedCacheHonoursExpiryAndRevocation(t *testing.T) {
 		t.Fatalf("a cached token of a revoked session = %v", err)
 	}
 }
+
+// An expired access token whose signing key has since been retired and
+// deleted is still answered token_expired (so the client refreshes), and,
+// presented with a refresh, does not strand the session.
+func TestExpiredTokenOfRetiredKey(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	tok := f.login(t)
+	f.clock.Add(time.Hour) // well past the token and the key's retention
+	if err := f.auth.Keys().Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Add(time.Hour)
+	if err := f.auth.Keys().Rotate(ctx); err != nil { // deletes the retired key
+		t.Fatal(err)
+	}
+	if _, err := f.auth.Verify(ctx, tok.AccessToken); !errors.Is(err, latchkey.ErrTokenExpired) {
+		t.Fatalf("Verify(expired token of a deleted key) = %v, want token_expired", err)
+	}
+	if _, err := f.auth.Refresh(ctx, tok.RefreshToken, latchkey.RefreshOptions{AccessToken: tok.AccessToken}); err != nil {
+		t.Fatalf("refresh presenting that token = %v, want success", err)
+	}
+}

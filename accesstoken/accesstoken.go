@@ -2,6 +2,7 @@ package accesstoken
 
 import (
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,4 +174,28 @@ func Verify(token string, ks KeySource, v Validation) (Claims, error) {
 		return c, ErrExpired
 	}
 	return c, nil
+}
+
+// UnverifiedExpiry reads the exp claim of a compact JWS without verifying
+// anything. It serves only to word an error: a token whose key is no longer
+// published can still be told apart as expired rather than invalid.
+func UnverifiedExpiry(token string) (time.Time, bool) {
+	if len(token) > MaxLength {
+		return time.Time{}, false
+	}
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}, false
+	}
+	var w struct {
+		ExpiresAt *jwt.NumericDate `json:"exp"`
+	}
+	if json.Unmarshal(raw, &w) != nil || w.ExpiresAt == nil {
+		return time.Time{}, false
+	}
+	return w.ExpiresAt.Time(), true
 }
