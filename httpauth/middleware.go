@@ -103,6 +103,9 @@ func New(cfg Config) (*Middleware, error) {
 	return m, nil
 }
 
+// CookiesEnabled reports whether the cookie location is on.
+func (m *Middleware) CookiesEnabled() bool { return m.locs[Cookies] }
+
 // Auth returns the Auth the middleware verifies with.
 func (m *Middleware) Auth() *latchkey.Auth { return m.auth }
 

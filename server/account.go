@@ -5,6 +5,7 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/latchkey/latchkey"
@@ -99,6 +100,9 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 		if httpauth.Status(e.Code) >= 500 {
 			s.writeError(w, r, err)
 			return
+		}
+		if e.RetryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
 		}
 		renderPage(w, httpauth.Status(e.Code), accountView{Error: e.Message, Username: name})
 		return

@@ -517,3 +517,13 @@ func TestConcurrentLoginGuessesLimited(t *testing.T) {
 		t.Fatalf("%d guesses evaluated, %d limited; want at most 5 evaluated", evaluated.Load(), limited.Load())
 	}
 }
+
+func TestUncleanPathIsJSON404(t *testing.T) {
+	e := newEnv(t)
+	for _, p := range []string{"//login", "/sessions/../login", "/./protected"} {
+		r := e.call("GET", p, "", "")
+		if r.status != 404 || r.str("error") != "not_found" {
+			t.Fatalf("GET %s = %d %s", p, r.status, r.raw)
+		}
+	}
+}

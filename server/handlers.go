@@ -76,6 +76,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if c.Cookies && !s.mw.CookiesEnabled() {
+		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is off on this server (--token-locations has no cookies)."))
+		return
+	}
 	t, u, err := s.passwordLogin(r, c.Username, c.Password)
 	if err != nil {
 		s.writeError(w, r, err)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -168,6 +169,11 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 				"duration", time.Since(start), "ip", clientIP(r))
 		}()
+		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != p {
+			// ServeMux would answer an unclean path with an HTML redirect.
+			s.writeError(sw, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
 }

@@ -187,7 +187,7 @@ func TestStartupRefusals(t *testing.T) {
 		"repetitive secret":  {[]string{"--store", "sqlite:" + filepath.Join(dir, "b.db")}, map[string]string{"LATCHKEY_SECRET": "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"}, "repetitive"},
 		"bad algorithm":      {[]string{"--store", "sqlite:" + filepath.Join(dir, "c.db"), "--signing-alg", "none"}, nil, "none"},
 		"postgres no secret": {[]string{"--store", "postgres://u:pw@127.0.0.1:1/x"}, nil, "LATCHKEY_SECRET"},
-		"password in query":  {[]string{"--store", "postgres://u@127.0.0.1:1/x?password=hunter2&sslmode=disable"}, map[string]string{"LATCHKEY_SECRET": "uR2m8VQ0d3Yc5Jk1nX7pT4sW9bE6aH0gL3iO8qZ5fC2="}, "opening store"},
+		"password in query":  {[]string{"--issuer", "http://x", "--store", "postgres://u@127.0.0.1:1/x?password=hunter2&sslmode=disable"}, map[string]string{"LATCHKEY_SECRET": "uR2m8VQ0d3Yc5Jk1nX7pT4sW9bE6aH0gL3iO8qZ5fC2="}, "opening store"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer

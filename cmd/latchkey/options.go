@@ -46,6 +46,8 @@ type options struct {
 	storePool       int
 	force           bool
 
+	issuerDefaulted bool // --issuer was not given: it is http://ADDR
+
 	locations []httpauth.Location
 	secretEnv string // LATCHKEY_SECRET, never a flag
 }

@@ -38,6 +38,9 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, adm
 	if err != nil {
 		return nil, err
 	}
+	if !admin && o.issuerDefaulted && scheme != "sqlite" {
+		return nil, usagef("--issuer is required with a shared store: every node must put the same iss in its tokens")
+	}
 	st, err := openStore(ctx, scheme, o.store, o.storePool)
 	if err != nil {
 		return nil, err
@@ -74,6 +77,7 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 	issuer := o.issuer
 	if issuer == "" {
 		issuer = "http://" + addr
+		o.issuerDefaulted = true
 	}
 	e, err := o.open(ctx, log, issuer, false)
 	if err != nil {

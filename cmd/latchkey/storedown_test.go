@@ -48,7 +48,7 @@ func TestStoreGoesAway(t *testing.T) {
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	url, _, _ := startServe(t, []string{"--store", "redis://127.0.0.1:" + strconv.Itoa(port) + "/0", "--demo"},
+	url, _, _ := startServe(t, []string{"--store", "redis://127.0.0.1:" + strconv.Itoa(port) + "/0", "--demo", "--issuer", "http://latchkey.test"},
 		map[string]string{"LATCHKEY_SECRET": base64.StdEncoding.EncodeToString(secret)})
 	code, pair := post(t, url+"/login", "", `{"username":"test","password":"test"}`)
 	if code != 200 {
