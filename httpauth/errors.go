@@ -50,7 +50,7 @@ type errorBody struct {
 // latchkey.ErrInternal with err as its cause.
 func AsError(err error) *latchkey.Error {
 	var e *latchkey.Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && e != nil {
 		return e
 	}
 	return latchkey.ErrInternal.WithCause(err)
@@ -63,18 +63,19 @@ func AsError(err error) *latchkey.Error {
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	e := AsError(err)
 	status := Status(e.Code)
+	if e.Message == "" {
+		e = e.WithMessage(http.StatusText(status)) // the body and the challenge say the same
+	}
 	h := w.Header()
 	if status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", challenge(e))
 	}
 	if e.Code == latchkey.CodeRateLimited {
-		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
+		wait := min(max(e.RetryAfter, 0), 24*time.Hour) // no overflow, no absurd advice
+		secs := int64((wait + time.Second - 1) / time.Second)
 		h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	}
 	msg := e.Message
-	if msg == "" {
-		msg = http.StatusText(status)
-	}
 	WriteJSON(w, status, errorBody{Error: e.Code, Message: msg})
 }
 

@@ -147,12 +147,12 @@ func FuzzWriteErrorMessage(f *testing.F) {
 		res := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httpauth.WriteError(w, r, latchkey.ErrInvalidToken.WithMessage(msg))
 		}), req("GET", "/", ""))
+		if msg == "" {
+			msg = http.StatusText(http.StatusUnauthorized)
+		}
 		ch := res.header.Values("WWW-Authenticate")
 		if len(ch) != 1 || !refusedRE.MatchString(ch[0]) || len(ch[0]) != len(refusedChallenge(msg)) {
 			t.Fatalf("message %q gives challenge %q", msg, ch)
-		}
-		if msg == "" {
-			msg = http.StatusText(http.StatusUnauthorized)
 		}
 		if want := string([]rune(msg)); res.status != 401 || res.code != "invalid_token" || res.msg != want {
 			t.Fatalf("message %q gives %d %s", msg, res.status, res.body)
