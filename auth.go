@@ -600,11 +600,14 @@ func earliest(a, b time.Time) time.Time {
 	return b
 }
 
+// truncate makes client-supplied text (user agent, address) safe to store on
+// every backend: valid UTF-8, no NUL (PostgreSQL's text refuses both), at most
+// n bytes.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	if len(s) > n {
+		s = s[:n]
 	}
-	return strings.ToValidUTF8(s[:n], "")
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
 
 func randomID() string {

@@ -527,3 +527,14 @@ func TestUncleanPathIsJSON404(t *testing.T) {
 		}
 	}
 }
+
+// A badly encoded User-Agent is cleaned, not stored as is: PostgreSQL's text
+// type refuses invalid UTF-8 and NUL, and login must not fail for it.
+func TestBadUserAgentIsCleaned(t *testing.T) {
+	e := newEnv(t)
+	r := e.call("POST", "/login", "", `{"username":"test","password":"test"}`, "User-Agent", "Mozilla\xff/5").want(t, 200, "")
+	s := e.call("GET", "/sessions", r.str("access_token"), "").want(t, 200, "")
+	if !strings.Contains(string(s.raw), `"user_agent":"Mozilla/5"`) {
+		t.Fatalf("sessions = %s", s.raw)
+	}
+}
