@@ -96,6 +96,7 @@ func (s *Server) routes() {
 	handle("/account/sessions/{id}/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRevoke)})
 	handle("/.well-known/jwks.json", map[string]http.Handler{"GET": http.HandlerFunc(s.jwks)})
 	handle("/healthz", map[string]http.Handler{"GET": http.HandlerFunc(s.healthz)})
+	handle("/openapi.json", map[string]http.Handler{"GET": http.HandlerFunc(s.openapi)})
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))
 	}))
