@@ -88,6 +88,19 @@ type Key struct {
 	RetiredAt time.Time
 }
 
+// Client is a registered OAuth 2.0 client of the standalone server.
+type Client struct {
+	ID string // "client_id": unique, chosen by the operator
+	// SecretHash is the hash of a confidential client's secret (never the
+	// secret); empty for a public client, which authenticates with nothing.
+	SecretHash string
+	Name       string // a description for operators
+	CreatedAt  time.Time
+}
+
+// Public reports whether the client has no secret.
+func (c Client) Public() bool { return c.SecretHash == "" }
+
 // Users stores accounts.
 type Users interface {
 	// CreateUser inserts u. ErrExists if the ID or the username is taken.
@@ -144,6 +157,18 @@ type Keys interface {
 	DeleteKey(ctx context.Context, id string) error
 }
 
+// Clients stores OAuth 2.0 clients.
+type Clients interface {
+	// CreateClient inserts c. ErrExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// Client returns the client with exactly this ID, or ErrNotFound.
+	Client(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client, ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes the client with this ID; ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+}
+
 // Store is everything latchkey keeps. Every backend implements it and passes
 // storetest.Run.
 type Store interface {
@@ -151,6 +176,7 @@ type Store interface {
 	Sessions
 	Revocations
 	Keys
+	Clients
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Purge deletes what no longer matters at now: sessions that expired or were

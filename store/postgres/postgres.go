@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS latchkey_keys (
 	activated_at BIGINT NOT NULL DEFAULT 0,
 	retired_at   BIGINT NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS latchkey_clients (
+	id          TEXT PRIMARY KEY,
+	secret_hash TEXT NOT NULL DEFAULT '',
+	name        TEXT NOT NULL DEFAULT '',
+	created_at  BIGINT NOT NULL
+);
 `
 
 // migrationLock is the advisory lock key that serialises schema set-up.
@@ -431,6 +437,56 @@ func (db *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
 func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	if _, err := db.pool.Exec(ctx, `DELETE FROM latchkey_keys WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("postgres: delete key: %w", err)
+	}
+	return nil
+}
+
+// CreateClient inserts c; store.ErrExists if its ID is taken.
+func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4)`,
+		c.ID, c.SecretHash, c.Name, sqlrow.Millis(c.CreatedAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("postgres: create client: %w", err)
+	}
+	return nil
+}
+
+// Client returns the client with this ID, or store.ErrNotFound.
+func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
+	c, err := sqlrow.Client(db.pool.QueryRow(ctx, `SELECT `+sqlrow.ClientColumns+` FROM latchkey_clients WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Client{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("postgres: client: %w", err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client, ordered by ID.
+func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.ClientColumns+` FROM latchkey_clients ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list clients: %w", err)
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Client, error) { return sqlrow.Client(r) })
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list clients: %w", err)
+	}
+	return cs, nil
+}
+
+// DeleteClient removes the client with this ID; store.ErrNotFound if there is none.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_clients WHERE id = $1`, id)
+	if err != nil {
+		return fmt.Errorf("postgres: delete client: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return store.ErrNotFound
 	}
 	return nil
 }

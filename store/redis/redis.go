@@ -139,6 +139,8 @@ func (db *DB) feedSeqKey() string            { return db.p + "{feed}:seq" }
 func (db *DB) feedDoneKey(sid string) string { return db.p + "{feed}:done:" + sid }
 func (db *DB) keysKey() string               { return db.p + "{keys}" }
 func (db *DB) keyKey(id string) string       { return db.p + "{keys}:" + id }
+func (db *DB) clientsKey() string            { return db.p + "{clients}" }
+func (db *DB) clientKey(id string) string    { return db.p + "{clients}:" + id }
 
 func ms(t time.Time) string {
 	if t.IsZero() {
@@ -588,6 +590,76 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("redis: delete key: %w", err)
+	}
+	return nil
+}
+
+// createClient inserts a client hash and its index entry unless it exists;
+// both keys share the {clients} slot.
+var createClient = goredis.NewScript(`
+if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
+redis.call("HSET", KEYS[1], "id", ARGV[1], "secret_hash", ARGV[2], "name", ARGV[3], "created_at", ARGV[4])
+redis.call("SADD", KEYS[2], ARGV[1])
+return 1`)
+
+// deleteClient removes a client and its index entry, returning how many it removed.
+var deleteClient = goredis.NewScript(`
+redis.call("SREM", KEYS[2], ARGV[1])
+return redis.call("DEL", KEYS[1])`)
+
+// CreateClient inserts c; store.ErrExists if its ID is taken.
+func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
+	n, err := createClient.Run(ctx, db.c, []string{db.clientKey(c.ID), db.clientsKey()}, c.ID, c.SecretHash, c.Name, ms(c.CreatedAt)).Int()
+	if err != nil {
+		return fmt.Errorf("redis: create client: %w", err)
+	}
+	if n == 0 {
+		return store.ErrExists
+	}
+	return nil
+}
+
+// Client returns the client with this ID, or store.ErrNotFound.
+func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
+	m, err := db.c.HGetAll(ctx, db.clientKey(id)).Result()
+	if err != nil {
+		return store.Client{}, fmt.Errorf("redis: client: %w", err)
+	}
+	if len(m) == 0 {
+		return store.Client{}, store.ErrNotFound
+	}
+	return store.Client{ID: m["id"], SecretHash: m["secret_hash"], Name: m["name"], CreatedAt: fromMS(m["created_at"])}, nil
+}
+
+// ListClients returns every client, ordered by ID.
+func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	ids, err := db.c.SMembers(ctx, db.clientsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis: list clients: %w", err)
+	}
+	slices.Sort(ids)
+	var cs []store.Client
+	for _, id := range ids {
+		c, err := db.Client(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redis: list clients: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// DeleteClient removes the client with this ID; store.ErrNotFound if there is none.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	n, err := deleteClient.Run(ctx, db.c, []string{db.clientKey(id), db.clientsKey()}, id).Int()
+	if err != nil {
+		return fmt.Errorf("redis: delete client: %w", err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
 	}
 	return nil
 }

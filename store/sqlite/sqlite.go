@@ -81,6 +81,13 @@ var migrations = []string{
 		activated_at INTEGER NOT NULL DEFAULT 0,
 		retired_at   INTEGER NOT NULL DEFAULT 0
 	) STRICT;`,
+	// 1 → 2: OAuth clients.
+	`CREATE TABLE clients (
+		id          TEXT PRIMARY KEY,
+		secret_hash TEXT NOT NULL DEFAULT '',
+		name        TEXT NOT NULL DEFAULT '',
+		created_at  INTEGER NOT NULL
+	) STRICT;`,
 }
 
 // Open opens the SQLite database file at path, creating it (readable by its
@@ -535,6 +542,58 @@ const purgeBatch = 1000
 // sessionDead is the condition under which Purge deletes a session; its three
 // parameters are the cut-off time.
 const sessionDead = `(idle_expires_at < ? OR expires_at < ? OR (revoked_at > 0 AND revoked_at < ?))`
+
+// CreateClient inserts c; store.ErrExists if its ID is taken.
+func (d *DB) CreateClient(ctx context.Context, c store.Client) error {
+	_, err := d.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?)`,
+		c.ID, c.SecretHash, c.Name, sqlrow.Millis(c.CreatedAt))
+	if isUnique(err) {
+		return store.ErrExists
+	}
+	if err != nil {
+		return fmt.Errorf("sqlite: create client: %w", err)
+	}
+	return nil
+}
+
+// Client returns the client with this ID, or store.ErrNotFound.
+func (d *DB) Client(ctx context.Context, id string) (store.Client, error) {
+	c, err := sqlrow.Client(d.r.QueryRowContext(ctx, `SELECT `+sqlrow.ClientColumns+` FROM clients WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Client{}, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Client{}, fmt.Errorf("sqlite: client: %w", err)
+	}
+	return c, nil
+}
+
+// ListClients returns every client, ordered by ID.
+func (d *DB) ListClients(ctx context.Context) ([]store.Client, error) {
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.ClientColumns+` FROM clients ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list clients: %w", err)
+	}
+	out, err := collect(rows, sqlrow.Client)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list clients: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteClient removes the client with this ID; store.ErrNotFound if there is none.
+func (d *DB) DeleteClient(ctx context.Context, id string) error {
+	res, err := d.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("sqlite: delete client: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite: delete client: %w", err)
+	} else if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
 
 // Purge deletes the sessions that expired or were revoked before now-retain,
 // and the feed entries whose Until is before now, a batch at a time: a read

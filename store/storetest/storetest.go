@@ -84,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PurgeExpiredAndRevoked", purgeExpiredAndRevoked},
 		{"PurgeMany", purgeMany},
 		{"CanceledContext", canceledContext},
+		{"ClientsCreateListDelete", clientsCreateListDelete},
 		{"Ping", ping},
 	}
 	for _, tc := range tests {
@@ -824,4 +825,57 @@ func canceledContext(t *testing.T, s store.Store) {
 
 func ping(t *testing.T, s store.Store) {
 	must(t, s.Ping(t.Context()))
+}
+
+// clientsCreateListDelete covers the whole client record: a round trip of every
+// field, a taken ID, exact (case-sensitive) lookup, ID order, and deletion.
+func clientsCreateListDelete(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	cs, err := s.ListClients(ctx)
+	must(t, err)
+	if len(cs) != 0 {
+		t.Fatalf("ListClients on an empty store = %v, want none", cs)
+	}
+	_, err = s.Client(ctx, "web")
+	wantErr(t, "Client(missing)", err, store.ErrNotFound)
+
+	conf := store.Client{ID: "web", SecretHash: "sha256:abc", Name: "the web app", CreatedAt: base.Add(1500 * time.Microsecond)}
+	must(t, s.CreateClient(ctx, conf))
+	for _, id := range []string{"mobile", "Web", "a{b}:c"} {
+		must(t, s.CreateClient(ctx, store.Client{ID: id, CreatedAt: base}))
+	}
+	wantErr(t, "CreateClient(taken id)", s.CreateClient(ctx, store.Client{ID: "web", CreatedAt: base}), store.ErrExists)
+
+	got, err := s.Client(ctx, "web")
+	must(t, err)
+	if got.ID != conf.ID || got.SecretHash != conf.SecretHash || got.Name != conf.Name || !sameTime(got.CreatedAt, conf.CreatedAt) || got.Public() {
+		t.Fatalf("Client(web) = %+v, want %+v", got, conf)
+	}
+	pub, err := s.Client(ctx, "Web")
+	must(t, err)
+	if !pub.Public() || pub.Name != "" {
+		t.Fatalf("Client(Web) = %+v, want the public client with no name", pub)
+	}
+
+	cs, err = s.ListClients(ctx)
+	must(t, err)
+	var ids []string
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	if want := []string{"Web", "a{b}:c", "mobile", "web"}; !slices.Equal(ids, want) {
+		t.Fatalf("ListClients = %v, want %v (byte order)", ids, want)
+	}
+
+	must(t, s.DeleteClient(ctx, "web"))
+	_, err = s.Client(ctx, "web")
+	wantErr(t, "Client(deleted)", err, store.ErrNotFound)
+	wantErr(t, "DeleteClient(deleted)", s.DeleteClient(ctx, "web"), store.ErrNotFound)
+	cs, err = s.ListClients(ctx)
+	must(t, err)
+	if len(cs) != 3 {
+		t.Fatalf("ListClients after a delete = %v, want 3 clients", cs)
+	}
+	// A deleted ID can be registered again.
+	must(t, s.CreateClient(ctx, store.Client{ID: "web", CreatedAt: base}))
 }

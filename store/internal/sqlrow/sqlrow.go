@@ -77,3 +77,15 @@ func SessionValues(x store.Session) ([]any, error) {
 	return []any{x.ID, x.UserID, gen, Millis(x.RotatedAt), Millis(x.CreatedAt), Millis(x.LastUsedAt),
 		Millis(x.IdleExpiresAt), Millis(x.ExpiresAt), Millis(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP, x.ClientID}, nil
 }
+
+// ClientColumns are the columns Client reads, in order.
+const ClientColumns = `id, secret_hash, name, created_at`
+
+// Client reads a row of ClientColumns.
+func Client(row Scanner) (store.Client, error) {
+	var c store.Client
+	var created int64
+	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &created)
+	c.CreatedAt = Time(created)
+	return c, err
+}
