@@ -57,6 +57,7 @@ type Principal struct {
 	SessionID string // "sid"
 	TokenID   string // "jti"
 	Fresh     bool   // issued straight after a password login
+	ClientID  string // "client_id": the OAuth client of the session; empty for first-party
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 }
@@ -227,6 +228,7 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 		ID:        randomID(),
 		SessionID: s.ID,
 		Fresh:     fresh,
+		ClientID:  s.ClientID,
 	})
 	if err != nil {
 		return nil, ErrInternal.WithCause(err)
@@ -396,6 +398,7 @@ func (a *Auth) Verify(ctx context.Context, token string) (Principal, error) {
 		SessionID: c.SessionID,
 		TokenID:   c.ID,
 		Fresh:     c.Fresh,
+		ClientID:  c.ClientID,
 		IssuedAt:  c.IssuedAt,
 		ExpiresAt: c.ExpiresAt,
 	}, nil

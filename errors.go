@@ -31,6 +31,11 @@ const (
 	CodeMethodNotAllowed   Code = "method_not_allowed"
 	CodeUnavailable        Code = "unavailable"
 	CodeInternal           Code = "internal_error"
+
+	// The OAuth 2.0 endpoints' own codes (RFC 6749 §5.2); the first-party API
+	// never answers them.
+	CodeInvalidClient      Code = "invalid_client"
+	CodeUnauthorizedClient Code = "unauthorized_client"
 )
 
 // Error is the one error type of latchkey's public API. Code is the public code,
@@ -99,4 +104,7 @@ var (
 	ErrMethodNotAllowed   = &Error{Code: CodeMethodNotAllowed, Message: "Method not allowed."}
 	ErrUnavailable        = &Error{Code: CodeUnavailable, Message: "The service is temporarily unavailable."}
 	ErrInternal           = &Error{Code: CodeInternal, Message: "Something went wrong on our side."}
+
+	ErrInvalidClient      = &Error{Code: CodeInvalidClient, Message: "The client is unknown or its authentication failed."}
+	ErrUnauthorizedClient = &Error{Code: CodeUnauthorizedClient, Message: "The token was issued to another client."}
 )

@@ -42,6 +42,7 @@ type Claims struct {
 	ID        string    // jti
 	SessionID string    // sid
 	Fresh     bool      // fresh: issued straight after a password login
+	ClientID  string    // client_id (RFC 9068): the OAuth client the session belongs to; empty for first-party
 }
 
 // wire is the JSON form of Claims.
@@ -55,6 +56,7 @@ type wire struct {
 	ID        string           `json:"jti"`
 	SessionID string           `json:"sid"`
 	Fresh     bool             `json:"fresh"`
+	ClientID  string           `json:"client_id,omitempty"`
 }
 
 // Sign returns c as a compact JWS signed with k, with kid and typ "at+jwt" in
@@ -73,6 +75,7 @@ func Sign(k *keys.Key, c Claims) (string, error) {
 		ID:        c.ID,
 		SessionID: c.SessionID,
 		Fresh:     c.Fresh,
+		ClientID:  c.ClientID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("accesstoken: %w", err)
@@ -163,6 +166,7 @@ func Verify(token string, ks KeySource, v Validation) (Claims, error) {
 		ID:        w.ID,
 		SessionID: w.SessionID,
 		Fresh:     w.Fresh,
+		ClientID:  w.ClientID,
 	}
 	if w.IssuedAt != nil {
 		c.IssuedAt = w.IssuedAt.Time()

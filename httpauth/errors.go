@@ -20,13 +20,13 @@ func Status(c latchkey.Code) int {
 	switch c {
 	case latchkey.CodeMissingToken, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired,
 		latchkey.CodeTokenRevoked, latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused,
-		latchkey.CodeSessionExpired, latchkey.CodeInvalidCredentials:
+		latchkey.CodeSessionExpired, latchkey.CodeInvalidCredentials, latchkey.CodeInvalidClient:
 		return http.StatusUnauthorized
 	case latchkey.CodeFreshTokenRequired, latchkey.CodeCSRFFailed, latchkey.CodeRegistrationClosed:
 		return http.StatusForbidden
 	case latchkey.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case latchkey.CodeInvalidRequest, latchkey.CodeWeakPassword:
+	case latchkey.CodeInvalidRequest, latchkey.CodeWeakPassword, latchkey.CodeUnauthorizedClient:
 		return http.StatusBadRequest
 	case latchkey.CodeUsernameTaken:
 		return http.StatusConflict
@@ -84,7 +84,7 @@ func challenge(e *latchkey.Error) string {
 	var b strings.Builder
 	b.WriteString(`Bearer realm="` + Realm + `"`)
 	switch e.Code {
-	case latchkey.CodeMissingToken, latchkey.CodeInvalidCredentials:
+	case latchkey.CodeMissingToken, latchkey.CodeInvalidCredentials, latchkey.CodeInvalidClient:
 		// No token was presented (or none is involved): no error attribute (§3.1).
 	default:
 		b.WriteString(`, error="invalid_token", error_description=`)

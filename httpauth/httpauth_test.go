@@ -309,6 +309,8 @@ var errorCases = []struct {
 	{latchkey.ErrMethodNotAllowed, 405, false},
 	{latchkey.ErrUnavailable, 503, false},
 	{latchkey.ErrInternal, 500, false},
+	{latchkey.ErrInvalidClient, 401, false},
+	{latchkey.ErrUnauthorizedClient, 400, false},
 }
 
 func TestErrorCasesCoverEveryCode(t *testing.T) {

@@ -94,7 +94,7 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httpauth.MaxBody)
 	name, pw := r.PostFormValue("username"), r.PostFormValue("password")
-	t, _, err := s.passwordLogin(r, name, pw)
+	t, _, err := s.passwordLogin(r, name, pw, "")
 	if err != nil {
 		e := httpauth.AsError(err)
 		if httpauth.Status(e.Code) >= 500 {

@@ -80,7 +80,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is off on this server (--token-locations has no cookies)."))
 		return
 	}
-	t, u, err := s.passwordLogin(r, c.Username, c.Password)
+	t, u, err := s.passwordLogin(r, c.Username, c.Password, "")
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,8 +92,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // passwordLogin checks a username and password under the rate limits and
-// starts a fresh session.
-func (s *Server) passwordLogin(r *http.Request, username, password string) (*latchkey.Tokens, userJSON, error) {
+// starts a fresh session, of OAuth client clientID if it is not empty.
+func (s *Server) passwordLogin(r *http.Request, username, password, clientID string) (*latchkey.Tokens, userJSON, error) {
 	if username == "" || password == "" {
 		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 	}
@@ -113,11 +113,11 @@ func (s *Server) passwordLogin(r *http.Request, username, password string) (*lat
 		return nil, userJSON{}, err
 	}
 	attempt.Succeed()
-	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip})
+	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip, ClientID: clientID})
 	if err != nil {
 		return nil, userJSON{}, err
 	}
-	s.log.Info("login", "user", u.ID, "session", t.SessionID)
+	s.log.Info("login", "user", u.ID, "session", t.SessionID, "client", clientID)
 	return t, userJSON{UUID: u.ID, Username: u.Username}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/internal/fakeclock"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/password"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
@@ -34,6 +35,9 @@ type env struct {
 	auth    *latchkey.Auth
 	dbPath  string
 	secret  []byte
+	// OAuth clients registered in every env: the public client "app" and the
+	// confidential clients "rs" and "other" with their secrets.
+	rsSecret, otherSecret string
 }
 
 type setup struct {
@@ -74,13 +78,26 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Auth: a, Users: u, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies})
+	clients := oauth.New(st, clk.Now)
+	if _, _, err := clients.Add(ctx, "app", "a public client", false); err != nil {
+		t.Fatal(err)
+	}
+	_, rsSecret, err := clients.Add(ctx, "rs", "a resource server", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherSecret, err := clients.Add(ctx, "other", "another confidential client", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &env{t: t, handler: srv.Handler(), url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret}
+	return &env{t: t, handler: srv.Handler(), url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret,
+		rsSecret: rsSecret, otherSecret: otherSecret}
 }
 
 // response is what a call returned.

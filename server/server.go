@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/users"
 )
 
@@ -25,6 +26,9 @@ type Config struct {
 	Auth *latchkey.Auth
 	// Users manages accounts. Required.
 	Users *users.Service
+	// Clients are the OAuth 2.0 clients; nil leaves the /oauth endpoints and the
+	// authorization server metadata out.
+	Clients *oauth.Clients
 	// Locations is where tokens are read from; empty means httpauth.DefaultLocations.
 	Locations []httpauth.Location
 	// Registration opens POST /register.
@@ -42,13 +46,14 @@ type Config struct {
 
 // Server serves the HTTP API. Create it with New.
 type Server struct {
-	auth  *latchkey.Auth
-	users *users.Service
-	mw    *httpauth.Middleware
-	limit *ratelimit.Limiter
-	log   *slog.Logger
-	reg   bool
-	mux   *http.ServeMux
+	auth    *latchkey.Auth
+	users   *users.Service
+	clients *oauth.Clients
+	mw      *httpauth.Middleware
+	limit   *ratelimit.Limiter
+	log     *slog.Logger
+	reg     bool
+	mux     *http.ServeMux
 }
 
 // New returns a Server for cfg.
@@ -56,7 +61,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil || cfg.Users == nil {
 		return nil, errors.New("server: Config.Auth and Config.Users are required")
 	}
-	s := &Server{auth: cfg.Auth, users: cfg.Users, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration}
+	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration}
 	if s.limit == nil {
 		s.limit = ratelimit.New(ratelimit.Config{})
 	}
@@ -96,6 +101,12 @@ func (s *Server) routes() {
 	handle("/account/sessions/{id}/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRevoke)})
 	handle("/.well-known/jwks.json", map[string]http.Handler{"GET": http.HandlerFunc(s.jwks)})
 	handle("/healthz", map[string]http.Handler{"GET": http.HandlerFunc(s.healthz)})
+	if s.clients != nil {
+		handle("/oauth/token", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthToken)})
+		handle("/oauth/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthRevoke)})
+		handle("/oauth/introspect", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthIntrospect)})
+		handle("/.well-known/oauth-authorization-server", map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
+	}
 	handle("/openapi.json", map[string]http.Handler{"GET": http.HandlerFunc(s.openapi)})
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))

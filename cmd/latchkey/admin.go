@@ -13,12 +13,13 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// admin runs the users, sessions and keys commands against the store.
+// admin runs the users, sessions, clients and keys commands against the store.
 func admin(ctx context.Context, o *options, cmd, sub string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	want := map[string]int{
 		"users add": 1, "users list": 0, "users disable": 1, "users enable": 1,
 		"sessions list": 1, "sessions revoke": 1,
 		"keys list": 0, "keys rotate": 0,
+		"clients add": 1, "clients list": 0, "clients remove": 1,
 	}
 	n, ok := want[cmd+" "+sub]
 	if !ok {
@@ -88,6 +89,36 @@ func admin(ctx context.Context, o *options, cmd, sub string, args []string, stdi
 			return err
 		}
 		fmt.Fprintf(tw, "%s\trevoked\n", args[0])
+	case "clients add":
+		c, secret, err := e.clients.Add(ctx, args[0], o.clientName, o.confidential)
+		if err != nil {
+			return err
+		}
+		if secret == "" {
+			fmt.Fprintf(tw, "%s\tpublic\n", c.ID)
+			break
+		}
+		fmt.Fprintf(tw, "%s\tconfidential\n", c.ID)
+		fmt.Fprintf(tw, "client_secret: %s\n", secret)
+		fmt.Fprintln(stderr, "The secret is shown only now; latchkey keeps only its hash.")
+	case "clients list":
+		cs, err := e.clients.List(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tNAME")
+		for _, c := range cs {
+			kind := "confidential"
+			if c.Public() {
+				kind = "public"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, kind, stamp(c.CreatedAt), c.Name)
+		}
+	case "clients remove":
+		if err := e.clients.Remove(ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%s\tremoved\n", args[0])
 	case "keys rotate":
 		rotate := e.auth.Keys().Rotate
 		if o.force {

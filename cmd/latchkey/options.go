@@ -45,6 +45,8 @@ type options struct {
 	demo            bool
 	storePool       int
 	force           bool
+	confidential    bool
+	clientName      string
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 
@@ -71,8 +73,10 @@ func defineOptions(fs *flag.FlagSet) *options {
 	fs.BoolVar(&o.registration, "registration", true, "open POST /register")
 	fs.DurationVar(&o.revocationDelay, "revocation-delay", latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
 	fs.DurationVar(&o.leeway, "leeway", 0, "clock skew tolerated on exp/nbf")
-	fs.BoolVar(&o.demo, "demo", false, "create the user test/test at start if missing")
+	fs.BoolVar(&o.demo, "demo", false, "create the user test/test and the public OAuth client demo at start if missing")
 	fs.BoolVar(&o.force, "force", false, "keys rotate: promote the next key even if it was published less than 2 minutes ago")
+	fs.BoolVar(&o.confidential, "confidential", false, "clients add: a confidential client, with a secret printed once")
+	fs.StringVar(&o.clientName, "client-name", "", "clients add: a description of the client")
 	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = the driver's default)")
 	return o
 }

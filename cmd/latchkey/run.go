@@ -27,6 +27,9 @@ commands:
   users enable NAME           enable a disabled user
   sessions list NAME          list a user's live sessions
   sessions revoke ID          revoke one session
+  clients add ID              register a public OAuth client (--confidential: with a secret, printed once)
+  clients list                list OAuth clients
+  clients remove ID           remove an OAuth client: its refresh tokens stop working
   keys list                   list signing keys
   keys rotate                 publish a new next key and start signing with the previous next key
   bench                       drive a running server with load (latchkey bench -h)
@@ -59,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return serve(ctx, o, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
-	case "users", "sessions", "keys":
+	case "users", "sessions", "keys", "clients":
 		if len(rest) == 0 {
 			return usagef("%s needs a subcommand (see 'latchkey help')", cmd)
 		}

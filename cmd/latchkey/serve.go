@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/users"
@@ -21,10 +22,11 @@ const shutdownGrace = 10 * time.Second
 
 // env is what every command opens: the store, and what it needs the secret for.
 type env struct {
-	log   *slog.Logger
-	store store.Store
-	auth  *latchkey.Auth
-	users *users.Service
+	log     *slog.Logger
+	store   store.Store
+	auth    *latchkey.Auth
+	users   *users.Service
+	clients *oauth.Clients
 }
 
 // open opens the store and, with the secret, the Auth; issuer "" keeps the
@@ -58,7 +60,7 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, adm
 		st.Close()
 		return nil, err
 	}
-	return &env{log: log, store: st, auth: a, users: u}, nil
+	return &env{log: log, store: st, auth: a, users: u, clients: oauth.New(st, nil)}, nil
 }
 
 func (e *env) close() {
@@ -90,10 +92,16 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 		} else if created {
 			log.Info("demo user created", "username", "test")
 		}
+		if created, err := e.clients.Ensure(ctx, "demo", "the demo public client"); err != nil {
+			return fmt.Errorf("registering the demo client: %w", err)
+		} else if created {
+			log.Info("demo OAuth client registered", "client_id", "demo")
+		}
 	}
 	srv, err := server.New(server.Config{
 		Auth:            e.auth,
 		Users:           e.users,
+		Clients:         e.clients,
 		Locations:       o.locations,
 		Registration:    o.registration,
 		InsecureCookies: !o.cookieSecure,
