@@ -127,12 +127,12 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.users.ByID(r.Context(), t.UserID)
+	name, err := s.users.Username(r.Context(), t.UserID)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writePair(w, t, userJSON{UUID: u.ID, Username: u.Username}, cookies)
+	writePair(w, t, userJSON{UUID: t.UserID, Username: name}, cookies)
 }
 
 func (s *Server) protected(w http.ResponseWriter, r *http.Request) {

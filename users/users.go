@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -47,6 +48,9 @@ type Service struct {
 	sem    chan struct{}
 	now    func() time.Time
 	dummy  string // a hash to verify against when the user does not exist
+
+	namesMu sync.RWMutex
+	names   map[string]string // user id → username, see Username
 }
 
 // New returns a Service for cfg.
@@ -67,7 +71,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	return &Service{st: cfg.Store, params: cfg.Params, sem: make(chan struct{}, cfg.MaxConcurrentHashes), now: cfg.Now, dummy: dummy}, nil
+	return &Service{st: cfg.Store, params: cfg.Params, sem: make(chan struct{}, cfg.MaxConcurrentHashes), now: cfg.Now, dummy: dummy, names: map[string]string{}}, nil
 }
 
 // NormalizeUsername returns the canonical form of a username (case-folded), or
@@ -280,6 +284,32 @@ func (s *Service) ByID(ctx context.Context, id string) (store.User, error) {
 		return store.User{}, latchkey.ErrUnavailable.WithCause(fmt.Errorf("users: by id: %w", err))
 	}
 	return u, nil
+}
+
+// maxCachedNames bounds the username cache; when it is full it starts over.
+const maxCachedNames = 100_000
+
+// Username returns the username of account id, or ErrNotFound. Usernames never
+// change, so answers are remembered: a refresh names its user without a store
+// read.
+func (s *Service) Username(ctx context.Context, id string) (string, error) {
+	s.namesMu.RLock()
+	name, ok := s.names[id]
+	s.namesMu.RUnlock()
+	if ok {
+		return name, nil
+	}
+	u, err := s.ByID(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	s.namesMu.Lock()
+	if len(s.names) >= maxCachedNames {
+		clear(s.names)
+	}
+	s.names[id] = u.Username
+	s.namesMu.Unlock()
+	return u.Username, nil
 }
 
 // ByName returns the account with this username, or ErrNotFound.

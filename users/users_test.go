@@ -10,6 +10,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/users"
 )
@@ -168,4 +169,44 @@ func TestRehashOnLogin(t *testing.T) {
 	if password.NeedsRehash(u.PasswordHash, stronger) {
 		t.Fatal("the hash was not upgraded on login")
 	}
+}
+
+// Username answers from memory after the first read: the store is asked once.
+func TestUsernameIsRemembered(t *testing.T) {
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "names.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counted := &countingUsers{Users: st}
+	s, err := users.New(users.Config{Store: counted, Params: cheap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Register(t.Context(), "Alice", "correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		name, err := s.Username(t.Context(), u.ID)
+		if err != nil || name != "alice" {
+			t.Fatalf("Username = %q, %v", name, err)
+		}
+	}
+	if counted.byID != 1 {
+		t.Fatalf("%d store reads for three lookups, want 1", counted.byID)
+	}
+	if _, err := s.Username(t.Context(), "no-such-id"); !errors.Is(err, latchkey.ErrNotFound) {
+		t.Fatalf("unknown id: %v", err)
+	}
+}
+
+type countingUsers struct {
+	store.Users
+	byID int
+}
+
+func (c *countingUsers) UserByID(ctx context.Context, id string) (store.User, error) {
+	c.byID++
+	return c.Users.UserByID(ctx, id)
 }
