@@ -271,6 +271,19 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	if opt.KeepAccessToken {
 		bound = nil // checked, but not revoked
 	}
+	// The common case first: the token is its session's current generation.
+	// One conditional write checks that (and the client, revocation and expiry)
+	// and rotates; only when it refuses is the session read to say why.
+	now := a.cfg.Now()
+	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.ClientID, now))
+	switch {
+	case err == nil:
+		return a.finishRefresh(ctx, next, bound, now)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidToken.WithMessage("The refresh token's session is unknown.").WithCause(err)
+	case !errors.Is(err, store.ErrConflict):
+		return nil, unavailable(err)
+	}
 	for attempt := 0; ; attempt++ {
 		now := a.cfg.Now()
 		s, err := a.st.Session(ctx, sid)
@@ -294,11 +307,7 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 		}
 		switch refreshtoken.Classify(tok.Generation, s.Generation, s.RotatedAt, now, a.cfg.ReuseGrace) {
 		case refreshtoken.Rotate:
-			idle := s.IdleExpiresAt
-			if !a.cfg.LockedExpiry {
-				idle = earliest(now.Add(a.cfg.RefreshTTL), s.ExpiresAt)
-			}
-			next, err := a.st.RotateSession(ctx, sid, store.Rotation{From: s.Generation, At: now, IdleExpiresAt: idle})
+			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, opt.ClientID, now))
 			if errors.Is(err, store.ErrConflict) && attempt < 3 {
 				continue // someone rotated or revoked it first: look again
 			}
@@ -324,6 +333,16 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 			return nil, ErrInvalidToken.WithMessage("The refresh token does not match its session's state.")
 		}
 	}
+}
+
+// rotation is the swap of a refresh at now from generation from: the idle
+// expiry slides (capped by the store at the session's end) unless it is locked.
+func (a *Auth) rotation(from uint64, clientID string, now time.Time) store.Rotation {
+	r := store.Rotation{From: from, At: now, ClientID: clientID}
+	if !a.cfg.LockedExpiry {
+		r.IdleExpiresAt = now.Add(a.cfg.RefreshTTL)
+	}
+	return r
 }
 
 // checkBinding verifies the access token presented with a refresh: required

@@ -55,10 +55,16 @@ type Session struct {
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
 // Rotation is the compare-and-swap that advances a session by one generation.
+// It happens only if the session is at generation From, not revoked, issued to
+// ClientID, and neither idle-expired nor expired at At; so a caller may rotate
+// straight from a verified token without reading the session first.
 type Rotation struct {
-	From          uint64    // the generation the caller saw; the swap happens only if it is still current
-	At            time.Time // becomes RotatedAt and LastUsedAt
-	IdleExpiresAt time.Time // the new refresh expiry
+	From     uint64    // the generation the caller saw; the swap happens only if it is still current
+	At       time.Time // becomes RotatedAt and LastUsedAt; the session must be live at At
+	ClientID string    // must equal the session's ClientID
+	// IdleExpiresAt is the new refresh expiry, capped at the session's
+	// ExpiresAt; zero keeps the current one (a locked expiry).
+	IdleExpiresAt time.Time
 }
 
 // Revocation is one entry of the revocation feed that every node follows so that
@@ -122,11 +128,11 @@ type Sessions interface {
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns the session with this ID, or ErrNotFound.
 	Session(ctx context.Context, id string) (Session, error)
-	// RotateSession atomically advances session id from r.From to r.From+1 if it is
-	// still at r.From and not revoked, setting RotatedAt and LastUsedAt to r.At and
-	// IdleExpiresAt to r.IdleExpiresAt, and returns the updated session. If the
-	// session is at another generation or revoked it changes nothing and returns
-	// ErrConflict; if it does not exist, ErrNotFound. Exactly one of any number of
+	// RotateSession atomically advances session id from r.From to r.From+1 if the
+	// conditions of r hold (see Rotation), setting RotatedAt and LastUsedAt to r.At
+	// and IdleExpiresAt as r says, and returns the updated session. If a condition
+	// fails it changes nothing and returns ErrConflict; if the session does not
+	// exist, ErrNotFound. Exactly one of any number of
 	// concurrent callers with the same r.From succeeds.
 	RotateSession(ctx context.Context, id string, r Rotation) (Session, error)
 	// UserSessions returns every stored session of the user (live, expired and

@@ -323,16 +323,21 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // rotate is the compare-and-swap: -1 missing, 0 conflict, else the new hash.
 var rotate = goredis.NewScript(`
-local gen = redis.call('HGET', KEYS[1], 'generation')
-if not gen then return -1 end
-if gen ~= ARGV[1] or redis.call('HGET', KEYS[1], 'revoked_at') ~= '0' then return 0 end
+local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at')
+if not s[1] then return -1 end
+local at = tonumber(ARGV[2])
+if s[1] ~= ARGV[1] or s[2] ~= '0' or (s[3] or '') ~= ARGV[4]
+	or tonumber(s[4]) <= at or tonumber(s[5]) <= at then return 0 end
+local idle = ARGV[3]
+if idle == '0' then idle = s[4] elseif tonumber(idle) > tonumber(s[5]) then idle = s[5] end
 redis.call('HINCRBY', KEYS[1], 'generation', 1)
-redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'idle_expires_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'idle_expires_at', idle)
 return redis.call('HGETALL', KEYS[1])`)
 
-// RotateSession advances the session one generation in one script.
+// RotateSession advances the session one generation in one script that checks
+// every condition of r.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt)).Result()
+	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientID).Result()
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
 	}

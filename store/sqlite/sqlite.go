@@ -187,8 +187,10 @@ func (d *DB) open(ctx context.Context, abs string) error {
 		return st
 	}
 	d.rotate = prepare(d.w, `UPDATE sessions
-		SET generation = generation + 1, rotated_at = ?, last_used_at = ?, idle_expires_at = ?
-		WHERE id = ? AND generation = ? AND revoked_at = 0
+		SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1,
+			idle_expires_at = CASE WHEN ?2 = 0 THEN idle_expires_at ELSE MIN(?2, expires_at) END
+		WHERE id = ?3 AND generation = ?4 AND revoked_at = 0 AND client_id = ?5
+			AND idle_expires_at > ?1 AND expires_at > ?1
 		RETURNING `+sqlrow.SessionColumns)
 	d.session = prepare(d.r, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE id = ?`)
 	d.exists = prepare(d.r, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`)
@@ -372,15 +374,15 @@ func (d *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // RotateSession advances session id from r.From to r.From+1 with one
 // conditional UPDATE … RETURNING, so the swap is atomic across connections and
-// processes. If no row matched, a second look tells a conflict (the session is
-// at another generation, or revoked) from a missing session.
+// processes. If no row matched, a second look tells a conflict (a condition of
+// r failed) from a missing session.
 func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
 	from, err := sqlrow.Generation(r.From)
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
 	at := sqlrow.Millis(r.At)
-	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, at, sqlrow.Millis(r.IdleExpiresAt), id, from))
+	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID))
 	if err == nil {
 		return x, nil
 	}

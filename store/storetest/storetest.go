@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RotateStaleConflicts", rotateStaleConflicts},
 		{"RotateRevokedConflicts", rotateRevokedConflicts},
 		{"RotateMissingNotFound", rotateMissingNotFound},
+		{"RotateChecksClientAndExpiry", rotateChecksClientAndExpiry},
 		{"RotateContention", rotateContention},
 		{"UserSessionsNewestFirst", userSessionsNewestFirst},
 		{"RevokeSessionIdempotent", revokeSessionIdempotent},
@@ -356,7 +357,7 @@ func rotateAdvancesOneGeneration(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
 	for gen := range uint64(3) {
 		at := base.Add(time.Duration(gen+1) * time.Minute)
-		r := store.Rotation{From: gen, At: at, IdleExpiresAt: at.Add(time.Hour)}
+		r := store.Rotation{From: gen, At: at, IdleExpiresAt: at.Add(time.Hour), ClientID: "client-a"}
 		got, err := s.RotateSession(ctx, "s1", r)
 		must(t, err)
 		x.Generation, x.RotatedAt, x.LastUsedAt, x.IdleExpiresAt = gen+1, at, at, r.IdleExpiresAt
@@ -417,6 +418,45 @@ func rotateMissingNotFound(t *testing.T, s store.Store) {
 	if _, err := s.Session(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf(`Session("nope") after a refused rotation = %v, want %v`, err, store.ErrNotFound)
 	}
+}
+
+// rotateChecksClientAndExpiry: the swap refuses another client and a session
+// that is idle-expired or expired at r.At; it caps the new idle expiry at the
+// session's end, and keeps it when r.IdleExpiresAt is zero.
+func rotateChecksClientAndExpiry(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	x := session("s1", "u1", base) // idle until base+1h, ends at base+24h
+	x.ClientID = "app"
+	must(t, s.CreateSession(ctx, x))
+	at := base.Add(time.Minute)
+	for name, r := range map[string]store.Rotation{
+		"another client":         {From: 0, At: at, ClientID: "other", IdleExpiresAt: at.Add(time.Hour)},
+		"no client":              {From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)},
+		"at the idle expiry":     {From: 0, At: x.IdleExpiresAt, ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
+		"after the idle expiry":  {From: 0, At: x.IdleExpiresAt.Add(time.Second), ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
+		"after the session ends": {From: 0, At: x.ExpiresAt.Add(time.Second), ClientID: "app"},
+	} {
+		_, err := s.RotateSession(ctx, "s1", r)
+		wantErr(t, "RotateSession("+name+")", err, store.ErrConflict)
+	}
+	got, err := s.Session(ctx, "s1")
+	must(t, err)
+	wantSession(t, "Session after refused swaps", got, x)
+
+	// A sliding expiry beyond the session's end is capped at the end.
+	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, ClientID: "app", IdleExpiresAt: x.ExpiresAt.Add(time.Hour)})
+	must(t, err)
+	x.Generation, x.RotatedAt, x.LastUsedAt, x.IdleExpiresAt = 1, at, at, x.ExpiresAt
+	wantSession(t, "RotateSession(past the end)", got, x)
+	// A zero IdleExpiresAt keeps the current one (locked expiry).
+	later := at.Add(time.Minute)
+	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 1, At: later, ClientID: "app"})
+	must(t, err)
+	x.Generation, x.RotatedAt, x.LastUsedAt = 2, later, later
+	wantSession(t, "RotateSession(locked)", got, x)
+	stored, err := s.Session(ctx, "s1")
+	must(t, err)
+	wantSession(t, "Session after a locked rotation", stored, x)
 }
 
 // rotateContention: many goroutines swap the same generation at once; exactly
