@@ -178,6 +178,23 @@ func (c *client) login(ctx context.Context, user string) sample {
 	return s
 }
 
+// setupLogin logs in outside the measurement. The server limits concurrent
+// login attempts per account and address, so workers that start together are
+// answered 429 beyond the first few; they wait a little and try again.
+func (c *client) setupLogin(ctx context.Context, user string) sample {
+	for {
+		s := c.login(ctx, user)
+		if s.status != http.StatusTooManyRequests {
+			return s
+		}
+		select {
+		case <-ctx.Done():
+			return s
+		case <-time.After(time.Duration(20+rand.IntN(80)) * time.Millisecond):
+		}
+	}
+}
+
 func (c *client) refreshOnce(ctx context.Context) sample {
 	var p pair
 	s := c.do(ctx, "POST", "/refresh", c.refresh, nil, &p)
@@ -243,7 +260,7 @@ func steady(ctx context.Context, cfg *Config, rec *recorder) error {
 			c := &client{cfg: cfg}
 			user := cfg.user(w)
 			if cfg.Mode != ModeLogin {
-				if s := c.login(ctx, user); s.status != 200 {
+				if s := c.setupLogin(ctx, user); s.status != 200 {
 					errc <- fmt.Errorf("load: worker %d cannot log in as %s: status %d %s", w, user, s.status, s.code)
 					return
 				}
@@ -273,7 +290,7 @@ func steady(ctx context.Context, cfg *Config, rec *recorder) error {
 				}
 				rec.add(s)
 				if cfg.Mode == ModeRefresh && s.status != 200 {
-					if l := c.login(ctx, user); l.status != 200 { // start a new chain
+					if l := c.setupLogin(ctx, user); l.status != 200 { // start a new chain
 						return
 					}
 				}
@@ -290,7 +307,7 @@ func steady(ctx context.Context, cfg *Config, rec *recorder) error {
 func race(ctx context.Context, cfg *Config, rec *recorder) (rounds, forks int, err error) {
 	lead := &client{cfg: cfg}
 	for ctx.Err() == nil && (cfg.Requests <= 0 || rounds < cfg.Requests) {
-		if s := lead.login(ctx, cfg.user(rounds)); s.status != 200 {
+		if s := lead.setupLogin(ctx, cfg.user(rounds)); s.status != 200 {
 			if ctx.Err() != nil {
 				break
 			}
