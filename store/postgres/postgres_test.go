@@ -3,11 +3,14 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store"
@@ -74,5 +77,54 @@ func TestUnreachableFailsFast(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secretpw") {
 		t.Fatalf("the error leaks the password: %v", err)
+	}
+}
+
+// A rotation changes generation, rotated_at, last_used_at and idle_expires_at;
+// no index of the sessions table may cover one (or use one in its predicate),
+// or rotations stop being heap-only (HOT) updates and write every index. An
+// index of an older schema is dropped when the store opens.
+func TestRotationTouchesNoIndex(t *testing.T) {
+	d := testenv.Postgres(t)
+	open(t, d).Close()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE INDEX latchkey_sessions_idle ON latchkey_sessions (idle_expires_at)`); err != nil {
+		t.Fatal(err)
+	}
+	open(t, d) // as a node of the new version starts on the old schema
+	rows, err := c.Query(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+		FROM pg_index i WHERE i.indrelid = 'latchkey_sessions'::regclass`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var name, def, pred string
+		err := r.Scan(&name, &def, &pred)
+		return name + ": " + def + " " + pred, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defs) == 0 {
+		t.Fatal("no index on latchkey_sessions: the primary key is missing")
+	}
+	for _, def := range defs {
+		for _, col := range []string{"generation", "rotated_at", "last_used_at", "idle_expires_at"} {
+			if strings.Contains(def, col) {
+				t.Errorf("index %s covers %s, which every rotation changes", def, col)
+			}
+		}
+	}
+	var opts []string
+	if err := c.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'latchkey_sessions'::regclass`).Scan(&opts); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(opts, "fillfactor=70") {
+		t.Errorf("latchkey_sessions options %v: want fillfactor=70, room for HOT updates", opts)
 	}
 }
