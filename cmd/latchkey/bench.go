@@ -39,7 +39,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		b, err := load.StartBaseline(dir)
+		b, err := load.StartBaseline(dir, cfg.Password)
 		if err != nil {
 			return err
 		}

@@ -11,19 +11,23 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // the driver latchkey's own SQLite store uses
+
+	"github.com/latchkey/latchkey/password"
 )
 
 // Baseline is the floor latchkey is measured against in the same run: an
 // HTTP server on loopback whose /protected only verifies one fixed EdDSA
 // token (no parsing library, no claims, no revocation check) and whose
 // /refresh only runs one single-row write transaction on a SQLite file with
-// latchkey's pragmas. /login hands out that fixed token so the load modes
-// work unchanged.
+// latchkey's pragmas. /login runs one argon2id verification of the default
+// cost (the floor of a password login) and hands out that fixed token, so
+// every load mode works unchanged.
 type Baseline struct {
 	URL   string
 	srv   *http.Server
@@ -31,8 +35,9 @@ type Baseline struct {
 	token string
 }
 
-// StartBaseline starts a Baseline whose SQLite file lives in dir.
-func StartBaseline(dir string) (*Baseline, error) {
+// StartBaseline starts a Baseline whose SQLite file lives in dir and whose
+// /login accepts the password pw (the run's --password).
+func StartBaseline(dir, pw string) (*Baseline, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -54,7 +59,28 @@ func StartBaseline(dir string) (*Baseline, error) {
 	var n atomic.Int64
 	mux := http.NewServeMux()
 	pairJSON, _ := json.Marshal(map[string]string{"access_token": token, "refresh_token": "baseline"})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) { w.Write(pairJSON) })
+	// /login costs what latchkey's login is dominated by by design: one argon2id
+	// verification with the default parameters, as many at once as CPUs.
+	hash, err := password.Hash(pw, password.Default)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	hashing := make(chan struct{}, runtime.NumCPU())
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Password string `json:"password"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		hashing <- struct{}{}
+		ok, err := password.Verify(hash, body.Password)
+		<-hashing
+		if err != nil || !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write(pairJSON)
+	})
 	mux.HandleFunc("GET /protected", func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		dot := strings.LastIndexByte(tok, '.')

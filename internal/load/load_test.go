@@ -84,16 +84,29 @@ func TestModes(t *testing.T) {
 }
 
 func TestBaseline(t *testing.T) {
-	b, err := load.StartBaseline(t.TempDir())
+	b, err := load.StartBaseline(t.TempDir(), "bench-password")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	for _, mode := range []string{load.ModeProtected, load.ModeRefresh} {
+	for _, mode := range []string{load.ModeProtected, load.ModeRefresh, load.ModeLogin} {
 		res, err := load.Run(context.Background(), load.Config{Target: b.URL, Mode: mode, Concurrency: 4, Requests: 50, Duration: 10 * time.Second})
 		if err != nil || res.Errors != 0 || res.Requests < 50 {
 			t.Fatalf("baseline %s: %+v, %v", mode, res, err)
 		}
+	}
+}
+
+// The baseline's /login is a real argon2id check: a wrong password fails.
+func TestBaselineLoginChecksThePassword(t *testing.T) {
+	b, err := load.StartBaseline(t.TempDir(), "right")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	res, err := load.Run(context.Background(), load.Config{Target: b.URL, Mode: load.ModeLogin, Password: "wrong", Concurrency: 2, Requests: 4, Duration: 10 * time.Second})
+	if err != nil || res.Errors != res.Requests || res.Requests == 0 {
+		t.Fatalf("logins with a wrong password against the baseline: %+v, %v; want every one refused", res, err)
 	}
 }
 
