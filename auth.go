@@ -81,6 +81,10 @@ type RefreshOptions struct {
 	AccessToken string
 	// ClientID must match the client the session was issued to.
 	ClientID string
+	// ClientSince is when that client's current registration was made: a
+	// session created before it belongs to an earlier client of the same id
+	// (removed, then registered again) and is refused. Zero: no check.
+	ClientSince time.Time
 	// KeepAccessToken leaves the presented access token valid: a browser's
 	// access cookie is shared by every request a page makes at once, and
 	// revoking it would fail the others.
@@ -275,7 +279,7 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	// One conditional write checks that (and the client, revocation and expiry)
 	// and rotates; only when it refuses is the session read to say why.
 	now := a.cfg.Now()
-	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.ClientID, now))
+	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt, now))
 	switch {
 	case err == nil:
 		return a.finishRefresh(ctx, next, bound, now)
@@ -293,7 +297,7 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 		if err != nil {
 			return nil, unavailable(err)
 		}
-		if s.ClientID != opt.ClientID {
+		if !belongs(s, opt.ClientID, opt.ClientSince) {
 			return nil, ErrInvalidToken.WithMessage("The refresh token was issued to another client.")
 		}
 		if s.Revoked() {
@@ -307,7 +311,7 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 		}
 		switch refreshtoken.Classify(tok.Generation, s.Generation, s.RotatedAt, now, a.cfg.ReuseGrace) {
 		case refreshtoken.Rotate:
-			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, opt.ClientID, now))
+			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, opt, now))
 			if errors.Is(err, store.ErrConflict) && attempt < 3 {
 				continue // someone rotated or revoked it first: look again
 			}
@@ -337,12 +341,18 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 
 // rotation is the swap of a refresh at now from generation from: the idle
 // expiry slides (capped by the store at the session's end) unless it is locked.
-func (a *Auth) rotation(from uint64, clientID string, now time.Time) store.Rotation {
-	r := store.Rotation{From: from, At: now, ClientID: clientID}
+func (a *Auth) rotation(from uint64, opt RefreshOptions, now time.Time) store.Rotation {
+	r := store.Rotation{From: from, At: now, ClientID: opt.ClientID, CreatedFrom: opt.ClientSince}
 	if !a.cfg.LockedExpiry {
 		r.IdleExpiresAt = now.Add(a.cfg.RefreshTTL)
 	}
 	return r
+}
+
+// belongs reports whether session s was issued to the registration of client
+// clientID made at since (zero: any registration).
+func belongs(s store.Session, clientID string, since time.Time) bool {
+	return s.ClientID == clientID && !s.CreatedAt.Before(since.Truncate(time.Millisecond))
 }
 
 // checkBinding verifies the access token presented with a refresh: required

@@ -363,3 +363,44 @@ func TestExpiredTokenOfRetiredKey(t *testing.T) {
 		t.Fatalf("refresh presenting that token = %v, want success", err)
 	}
 }
+
+// An access token revoked through RevokeToken (RFC 7009) on one node is
+// refused by another within the revocation delay: the revocation is in the
+// store's feed, not only in the revoking node's memory.
+func TestRevokedAccessTokenReachesOtherNode(t *testing.T) {
+	f := newFixture(t, func(c *latchkey.Config) { c.RevocationDelay = 100 * time.Millisecond })
+	ctx := context.Background()
+	b, err := latchkey.New(ctx, latchkey.Config{Store: f.store, Secret: f.secret, Now: f.clock.Now, RevocationDelay: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	tok, err := f.auth.Login(ctx, "u1", latchkey.LoginOptions{ClientID: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, tok.AccessToken); err != nil {
+		t.Fatalf("node B refuses a valid token: %v", err)
+	}
+	if err := f.auth.RevokeToken(ctx, tok.AccessToken, "other", time.Time{}); !errors.Is(err, latchkey.ErrUnauthorizedClient) {
+		t.Fatalf("revocation by another client = %v, want unauthorized_client", err)
+	}
+	if err := f.auth.RevokeToken(ctx, tok.AccessToken, "app", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		_, err := b.Verify(ctx, tok.AccessToken)
+		if errors.Is(err, latchkey.ErrTokenRevoked) {
+			break
+		}
+		if time.Since(start) > 600*time.Millisecond {
+			t.Fatalf("node B still accepts the revoked token after %v (delay 100ms): %v", time.Since(start), err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Only that token: the session refreshes on either node.
+	if _, err := b.Refresh(ctx, tok.RefreshToken, latchkey.RefreshOptions{ClientID: "app"}); err != nil {
+		t.Fatalf("the session of a revoked access token: %v", err)
+	}
+}

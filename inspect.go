@@ -27,6 +27,9 @@ type TokenInfo struct {
 	// the refresh token's generation.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// SessionCreatedAt is when the session began: a client registered after
+	// it (removed and added again) must not be shown it.
+	SessionCreatedAt time.Time
 }
 
 // Inspect reports whether token is active now and what it names, for token
@@ -60,7 +63,7 @@ func (a *Auth) Inspect(ctx context.Context, token string) (TokenInfo, error) {
 		return TokenInfo{}, ErrTokenRevoked
 	}
 	return TokenInfo{Type: AccessTokenType, UserID: p.UserID, SessionID: p.SessionID, ClientID: p.ClientID,
-		TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt}, nil
+		TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, SessionCreatedAt: s.CreatedAt}, nil
 }
 
 func (a *Auth) inspectRefresh(ctx context.Context, token string) (TokenInfo, error) {
@@ -84,52 +87,54 @@ func (a *Auth) inspectRefresh(ctx context.Context, token string) (TokenInfo, err
 		return TokenInfo{}, ErrInvalidToken.WithMessage("The refresh token has been rotated.")
 	}
 	return TokenInfo{Type: RefreshTokenType, UserID: s.UserID, SessionID: s.ID, ClientID: s.ClientID,
-		IssuedAt: s.RotatedAt, ExpiresAt: earliest(s.IdleExpiresAt, s.ExpiresAt)}, nil
+		IssuedAt: s.RotatedAt, ExpiresAt: earliest(s.IdleExpiresAt, s.ExpiresAt), SessionCreatedAt: s.CreatedAt}, nil
 }
 
-// RevokeToken revokes token on behalf of OAuth client clientID (RFC 7009): a
-// refresh token, of any generation, revokes its whole session (its refresh
-// token at once, its access tokens within the revocation delay); an access
-// token is refused from then on. A token that is malformed, forged, unknown,
-// expired or already revoked is not an error: there is nothing left to revoke.
-// A token of a session that belongs to another client (or to no client) is
-// refused with ErrUnauthorizedClient and stays valid.
-func (a *Auth) RevokeToken(ctx context.Context, token, clientID string) error {
+// RevokeToken revokes token on behalf of OAuth client clientID, registered at
+// since (RFC 7009): a refresh token, of any generation, revokes its whole
+// session (its refresh token at once, its access tokens within the revocation
+// delay); an access token is refused from then on. A token that is malformed,
+// forged, unknown, expired or already revoked is not an error: there is
+// nothing left to revoke. A token of a session that belongs to another client
+// (or to no client, or to an earlier registration of this one) is refused with
+// ErrUnauthorizedClient and stays valid.
+func (a *Auth) RevokeToken(ctx context.Context, token, clientID string, since time.Time) error {
+	var sid string
+	var access *store.Revocation
 	if refreshtoken.Looks(token) {
 		tok, err := a.codec.Decode(token)
 		if err != nil {
 			return nil
 		}
-		s, err := a.st.Session(ctx, tok.Session.String())
-		if errors.Is(err, store.ErrNotFound) {
-			return nil
-		}
+		sid = tok.Session.String()
+	} else {
+		c, err := a.verifyJWT(ctx, token)
 		if err != nil {
-			return unavailable(err)
+			return nil // forged, malformed, or expired: nothing to revoke
 		}
-		if s.ClientID != clientID {
-			return ErrUnauthorizedClient
-		}
-		if s.Revoked() {
-			return nil
-		}
-		if err := a.revokeSession(ctx, s.ID, ReasonLogout, a.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return unavailable(err)
-		}
+		sid = c.SessionID
+		access = &store.Revocation{TokenID: c.ID, At: a.cfg.Now(), Until: c.ExpiresAt.Add(a.cfg.Leeway + time.Second)}
+	}
+	s, err := a.st.Session(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
-	c, err := a.verifyJWT(ctx, token)
 	if err != nil {
-		return nil // forged, malformed, or expired: nothing to revoke
-	}
-	if c.ClientID != clientID {
-		return ErrUnauthorizedClient
-	}
-	now := a.cfg.Now()
-	rev := store.Revocation{TokenID: c.ID, At: now, Until: c.ExpiresAt.Add(a.cfg.Leeway + time.Second)}
-	if err := a.st.RevokeToken(ctx, rev); err != nil {
 		return unavailable(err)
 	}
-	a.revoked.add(rev)
+	if !belongs(s, clientID, since) {
+		return ErrUnauthorizedClient
+	}
+	if s.Revoked() {
+		return nil
+	}
+	if access == nil {
+		err = a.revokeSession(ctx, s.ID, ReasonLogout, a.cfg.Now())
+	} else if err = a.st.RevokeToken(ctx, *access); err == nil {
+		a.revoked.add(*access)
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return unavailable(err)
+	}
 	return nil
 }

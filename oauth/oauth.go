@@ -108,8 +108,10 @@ func (c *Clients) List(ctx context.Context) ([]store.Client, error) {
 }
 
 // Remove deletes a client: from then on it cannot authenticate, so its refresh
-// tokens stop working; its access tokens expire on their own. ErrNotFound if
-// there is no such client.
+// tokens stop working and introspection shows its tokens inactive; its access
+// tokens expire on their own. A client registered later under the same id is
+// a new client: sessions begun before its registration are not its own.
+// ErrNotFound if there is no such client.
 func (c *Clients) Remove(ctx context.Context, id string) error {
 	err := c.st.DeleteClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
@@ -119,6 +121,18 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 		return latchkey.ErrUnavailable.WithCause(err)
 	}
 	return nil
+}
+
+// Registration returns the client id as registered now, or ErrNotFound.
+func (c *Clients) Registration(ctx context.Context, id string) (store.Client, error) {
+	cl, err := c.st.Client(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, latchkey.ErrNotFound.WithMessage("No such client.")
+	}
+	if err != nil {
+		return store.Client{}, latchkey.ErrUnavailable.WithCause(err)
+	}
+	return cl, nil
 }
 
 // Authenticate returns the client id, proven by secret. A public client

@@ -38,6 +38,7 @@ type env struct {
 	// OAuth clients registered in every env: the public client "app" and the
 	// confidential clients "rs" and "other" with their secrets.
 	rsSecret, otherSecret string
+	clients               *oauth.Clients
 }
 
 type setup struct {
@@ -97,7 +98,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &env{t: t, handler: srv.Handler(), url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret,
-		rsSecret: rsSecret, otherSecret: otherSecret}
+		rsSecret: rsSecret, otherSecret: otherSecret, clients: clients}
 }
 
 // response is what a call returned.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
@@ -98,9 +99,12 @@ func oauthForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if r.URL.RawQuery != "" {
 		return nil, oauthInvalidRequest("Parameters go in the form-encoded body, not the URL.")
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, oauthInvalidRequest("The body must be application/x-www-form-urlencoded.")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, oauthInvalidRequest("The form must be encoded in UTF-8.")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
 	if err != nil {
@@ -122,7 +126,8 @@ func oauthForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 // the form-encoded id and secret (client_secret_basic), or a public client's
 // client_id in the body (auth method "none").
 func (s *Server) oauthClient(r *http.Request, form url.Values) (store.Client, error) {
-	if form.Has("client_secret") {
+	// A parameter sent without a value is treated as omitted (RFC 6749 §3.1).
+	if form.Get("client_secret") != "" {
 		return store.Client{}, oauthInvalidRequest("Send the client secret with HTTP Basic authentication, not in the body.")
 	}
 	if r.Header.Get("Authorization") != "" {
@@ -135,12 +140,12 @@ func (s *Server) oauthClient(r *http.Request, form url.Values) (store.Client, er
 		if err1 != nil || err2 != nil {
 			return store.Client{}, latchkey.ErrInvalidClient.WithMessage("The Basic credentials are not form-encoded.")
 		}
-		if form.Has("client_id") && form.Get("client_id") != id {
+		if form.Get("client_id") != "" && form.Get("client_id") != id {
 			return store.Client{}, oauthInvalidRequest("The client_id in the body differs from the authenticated client.")
 		}
 		return s.clients.Authenticate(r.Context(), id, secret)
 	}
-	if !form.Has("client_id") {
+	if form.Get("client_id") == "" {
 		return store.Client{}, latchkey.ErrInvalidClient.WithMessage("Identify the client: HTTP Basic, or client_id for a public client.")
 	}
 	return s.clients.Authenticate(r.Context(), form.Get("client_id"), "")
@@ -198,7 +203,8 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 		if rt == "" {
 			return nil, oauthInvalidRequest("The refresh_token parameter is required.")
 		}
-		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{ClientID: cl.ID, AccessToken: form.Get("access_token")})
+		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{ClientID: cl.ID, ClientSince: cl.CreatedAt,
+			AccessToken: form.Get("access_token")})
 		if err == nil {
 			s.log.Info("refresh", "user", t.UserID, "session", t.SessionID, "client", cl.ID)
 		}
@@ -221,7 +227,7 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 			// by their form, so it is not needed and an unknown one is ignored.
 			if tok := form.Get("token"); tok == "" {
 				err = oauthInvalidRequest("The token parameter is required.")
-			} else if err = s.auth.RevokeToken(r.Context(), tok, cl.ID); err == nil {
+			} else if err = s.auth.RevokeToken(r.Context(), tok, cl.ID, cl.CreatedAt); err == nil {
 				s.log.Info("token revoked", "client", cl.ID)
 			}
 		}
@@ -285,6 +291,16 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspecti
 	if err != nil || (info.Type == latchkey.RefreshTokenType && info.ClientID != cl.ID) {
 		return introspection{Active: false}, nil
 	}
+	if info.ClientID != "" {
+		// The token's client must still be the registration it was issued to.
+		owner, err := s.clients.Registration(r.Context(), info.ClientID)
+		if errors.Is(err, latchkey.ErrUnavailable) {
+			return introspection{}, err
+		}
+		if err != nil || info.SessionCreatedAt.Before(owner.CreatedAt.Truncate(time.Millisecond)) {
+			return introspection{Active: false}, nil
+		}
+	}
 	u, err := s.users.ByID(r.Context(), info.UserID)
 	if errors.Is(err, latchkey.ErrUnavailable) {
 		return introspection{}, err
@@ -317,7 +333,6 @@ type metadata struct {
 	IntrospectionAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
 	Scopes                       []string `json:"scopes_supported"`
 	AccessTokenSigningAlgorithms []string `json:"access_token_signing_alg_values_supported"`
-	ServiceDocumentation         string   `json:"service_documentation"`
 }
 
 // oauthMetadata is GET /.well-known/oauth-authorization-server. Every URL is
@@ -345,7 +360,6 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 		IntrospectionAuthMethods:     []string{"client_secret_basic"},
 		Scopes:                       []string{oauthScope},
 		AccessTokenSigningAlgorithms: algs,
-		ServiceDocumentation:         iss + "/openapi.json",
 	})
 	if err != nil {
 		s.writeError(w, r, err)

@@ -178,7 +178,12 @@ func TestOAuthMalformedRequests(t *testing.T) {
 	e.oauthCall("/oauth/token", "grant_type", "authorization_code", "code", "x", "client_id", "app").wantOAuth(t, 400, "unsupported_grant_type")
 	e.oauthCall("/oauth/token", "grant_type", "client_credentials", "basic", "rs:"+e.rsSecret).wantOAuth(t, 400, "unsupported_grant_type")
 	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "client_id", "app").wantOAuth(t, 400, "invalid_request")
-	e.oauthCall("/oauth/token", "grant_type", "password", "grant_type", "refresh_token", "client_id", "app").wantOAuth(t, 400, "invalid_request")
+	// A repeated parameter is refused even when the request is otherwise whole.
+	e.oauthCall("/oauth/token", "grant_type", "password", "grant_type", "password", "username", "test", "password", "test", "client_id", "app").wantOAuth(t, 400, "invalid_request")
+	e.oauthCall("/oauth/token", "grant_type", "password", "username", "test", "password", "test", "client_id", "app", "client_id", "app").wantOAuth(t, 400, "invalid_request")
+	// An empty parameter counts as absent (RFC 6749 §3.1).
+	e.oauthCall("/oauth/token", "grant_type", "password", "username", "test", "password", "test", "client_id", "app", "client_secret", "", "scope", "").wantOAuth(t, 200, "")
+	e.oauthCall("/oauth/token", "grant_type", "password", "username", "test", "password", "test", "basic", "app:", "client_id", "").wantOAuth(t, 200, "")
 	send := func(contentType, path, body string) response {
 		req, _ := http.NewRequest("POST", e.url+path, strings.NewReader(body))
 		if contentType != "" {
@@ -195,6 +200,8 @@ func TestOAuthMalformedRequests(t *testing.T) {
 		"grant_type=password&username=test&password=test&client_id=app").wantOAuth(t, 400, "invalid_request")
 	send("application/x-www-form-urlencoded; charset=UTF-8", "/oauth/token",
 		"grant_type=password&username=test&password=test&client_id=app").wantOAuth(t, 200, "")
+	send("application/x-www-form-urlencoded; charset=ISO-8859-1", "/oauth/token",
+		"grant_type=password&username=test&password=test&client_id=app").wantOAuth(t, 400, "invalid_request")
 	// Only POST.
 	for _, p := range []string{"/oauth/token", "/oauth/revoke", "/oauth/introspect"} {
 		r := e.call("GET", p, "", "").want(t, 405, "method_not_allowed")
@@ -230,6 +237,13 @@ func TestOAuthRefreshGrant(t *testing.T) {
 	first := e.login("test", "test")
 	refresh(first.refresh).wantOAuth(t, 400, "invalid_grant")
 	e.refresh(first.refresh).want(t, 200, "")
+	// An old generation shown by another client, or at /refresh, after the
+	// grace window is refused without being taken for reuse: the session lives.
+	e.clock.Add(time.Minute)
+	refresh(p.refresh, "basic", "rs:"+e.rsSecret).wantOAuth(t, 400, "invalid_grant")
+	e.refresh(p.refresh).want(t, 401, "invalid_token")
+	r = refresh(n.refresh).wantOAuth(t, 200, "")
+	n = pair{access: r.str("access_token"), refresh: r.str("refresh_token")}
 	// A scope wider than the grant is refused.
 	refresh(n.refresh, "client_id", "app", "scope", "admin").wantOAuth(t, 400, "invalid_scope")
 	// Reuse after the window revokes the session, as on /refresh.
@@ -365,5 +379,54 @@ func TestOAuthMetadata(t *testing.T) {
 	}
 	if got := list("introspection_endpoint_auth_methods_supported"); !slices.Equal(got, []string{"client_secret_basic"}) {
 		t.Fatalf("introspection auth methods %v", got)
+	}
+}
+
+// A client removed and registered again under the same id is a new client:
+// the sessions of the old one neither refresh, nor revoke, nor introspect.
+func TestOAuthReregisteredClientInheritsNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	_, secret, err := e.clients.Add(ctx, "gone", "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := e.oauthLogin("basic", "gone:"+secret)
+	if err := e.clients.Remove(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "refresh_token", old.refresh, "basic", "gone:"+secret).wantOAuth(t, 401, "invalid_client")
+	r := e.oauthCall("/oauth/introspect", "token", old.access, "basic", "rs:"+e.rsSecret).wantOAuth(t, 200, "")
+	if r.body["active"] != false {
+		t.Fatalf("a removed client's access token introspects as %s", r.raw)
+	}
+	e.clock.Add(time.Second)
+	if _, _, err := e.clients.Add(ctx, "gone", "", false); err != nil { // now public: no secret needed
+		t.Fatal(err)
+	}
+	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "refresh_token", old.refresh, "client_id", "gone").wantOAuth(t, 400, "invalid_grant")
+	e.oauthCall("/oauth/revoke", "token", old.refresh, "client_id", "gone").wantOAuth(t, 400, "unauthorized_client")
+	r = e.oauthCall("/oauth/introspect", "token", old.access, "basic", "rs:"+e.rsSecret).wantOAuth(t, 200, "")
+	if r.body["active"] != false {
+		t.Fatalf("an earlier registration's access token introspects as %s", r.raw)
+	}
+	// The new registration's own sessions work.
+	fresh := e.oauthLogin("client_id", "gone")
+	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "refresh_token", fresh.refresh, "client_id", "gone").wantOAuth(t, 200, "")
+}
+
+// A refresh token past its session's idle timeout is inactive.
+func TestOAuthIntrospectExpiredRefreshToken(t *testing.T) {
+	e := newEnv(t)
+	rs := "rs:" + e.rsSecret
+	p := e.oauthLogin("basic", rs)
+	r := e.oauthCall("/oauth/introspect", "token", p.refresh, "basic", rs).wantOAuth(t, 200, "")
+	if r.body["active"] != true {
+		t.Fatalf("a live refresh token: %s", r.raw)
+	}
+	e.clock.Add(latchkey.DefaultRefreshTTL + time.Second)
+	r = e.oauthCall("/oauth/introspect", "token", p.refresh, "basic", rs).wantOAuth(t, 200, "")
+	if string(r.raw) != `{"active":false}` {
+		t.Fatalf("an idle-expired refresh token: %s", r.raw)
 	}
 }

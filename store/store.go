@@ -56,12 +56,16 @@ func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
 // Rotation is the compare-and-swap that advances a session by one generation.
 // It happens only if the session is at generation From, not revoked, issued to
-// ClientID, and neither idle-expired nor expired at At; so a caller may rotate
+// ClientID (created no earlier than CreatedFrom), and neither idle-expired nor
+// expired at At; so a caller may rotate
 // straight from a verified token without reading the session first.
 type Rotation struct {
 	From     uint64    // the generation the caller saw; the swap happens only if it is still current
 	At       time.Time // becomes RotatedAt and LastUsedAt; the session must be live at At
 	ClientID string    // must equal the session's ClientID
+	// CreatedFrom, if not zero, is the earliest CreatedAt the session may have:
+	// an OAuth client removed and registered again must not inherit sessions.
+	CreatedFrom time.Time
 	// IdleExpiresAt is the new refresh expiry, capped at the session's
 	// ExpiresAt; zero keeps the current one (a locked expiry).
 	IdleExpiresAt time.Time

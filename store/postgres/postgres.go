@@ -263,9 +263,10 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	x, err := sqlrow.Session(db.pool.QueryRow(ctx, `UPDATE latchkey_sessions
 		SET generation = generation + 1, rotated_at = $1, last_used_at = $1,
 			idle_expires_at = CASE WHEN $2::BIGINT = 0 THEN idle_expires_at ELSE LEAST($2::BIGINT, expires_at) END
-		WHERE id = $3 AND generation = $4 AND revoked_at = 0 AND client_id = $5
+		WHERE id = $3 AND generation = $4 AND revoked_at = 0 AND client_id = $5 AND created_at >= $6
 			AND idle_expires_at > $1 AND expires_at > $1
-		RETURNING `+sqlrow.SessionColumns, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID))
+		RETURNING `+sqlrow.SessionColumns, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID,
+		sqlrow.Millis(r.CreatedFrom)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		if _, err := db.Session(ctx, id); err != nil {
 			return store.Session{}, err

@@ -323,10 +323,10 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // rotate is the compare-and-swap: -1 missing, 0 conflict, else the new hash.
 var rotate = goredis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at')
+local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'created_at')
 if not s[1] then return -1 end
 local at = tonumber(ARGV[2])
-if s[1] ~= ARGV[1] or s[2] ~= '0' or (s[3] or '') ~= ARGV[4]
+if s[1] ~= ARGV[1] or s[2] ~= '0' or (s[3] or '') ~= ARGV[4] or tonumber(s[6]) < tonumber(ARGV[5])
 	or tonumber(s[4]) <= at or tonumber(s[5]) <= at then return 0 end
 local idle = ARGV[3]
 if idle == '0' then idle = s[4] elseif tonumber(idle) > tonumber(s[5]) then idle = s[5] end
@@ -337,7 +337,7 @@ return redis.call('HGETALL', KEYS[1])`)
 // RotateSession advances the session one generation in one script that checks
 // every condition of r.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientID).Result()
+	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientID, ms(r.CreatedFrom)).Result()
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
 	}

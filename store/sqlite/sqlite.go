@@ -189,7 +189,7 @@ func (d *DB) open(ctx context.Context, abs string) error {
 	d.rotate = prepare(d.w, `UPDATE sessions
 		SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1,
 			idle_expires_at = CASE WHEN ?2 = 0 THEN idle_expires_at ELSE MIN(?2, expires_at) END
-		WHERE id = ?3 AND generation = ?4 AND revoked_at = 0 AND client_id = ?5
+		WHERE id = ?3 AND generation = ?4 AND revoked_at = 0 AND client_id = ?5 AND created_at >= ?6
 			AND idle_expires_at > ?1 AND expires_at > ?1
 		RETURNING `+sqlrow.SessionColumns)
 	d.session = prepare(d.r, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE id = ?`)
@@ -382,7 +382,7 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
 	at := sqlrow.Millis(r.At)
-	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID))
+	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID, sqlrow.Millis(r.CreatedFrom)))
 	if err == nil {
 		return x, nil
 	}

@@ -430,11 +430,12 @@ func rotateChecksClientAndExpiry(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, x))
 	at := base.Add(time.Minute)
 	for name, r := range map[string]store.Rotation{
-		"another client":         {From: 0, At: at, ClientID: "other", IdleExpiresAt: at.Add(time.Hour)},
-		"no client":              {From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)},
-		"at the idle expiry":     {From: 0, At: x.IdleExpiresAt, ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
-		"after the idle expiry":  {From: 0, At: x.IdleExpiresAt.Add(time.Second), ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
-		"after the session ends": {From: 0, At: x.ExpiresAt.Add(time.Second), ClientID: "app"},
+		"another client":                           {From: 0, At: at, ClientID: "other", IdleExpiresAt: at.Add(time.Hour)},
+		"no client":                                {From: 0, At: at, IdleExpiresAt: at.Add(time.Hour)},
+		"at the idle expiry":                       {From: 0, At: x.IdleExpiresAt, ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
+		"after the idle expiry":                    {From: 0, At: x.IdleExpiresAt.Add(time.Second), ClientID: "app", IdleExpiresAt: x.IdleExpiresAt.Add(time.Hour)},
+		"after the session ends":                   {From: 0, At: x.ExpiresAt.Add(time.Second), ClientID: "app"},
+		"of an earlier registration of the client": {From: 0, At: at, ClientID: "app", CreatedFrom: x.CreatedAt.Add(time.Millisecond)},
 	} {
 		_, err := s.RotateSession(ctx, "s1", r)
 		wantErr(t, "RotateSession("+name+")", err, store.ErrConflict)
@@ -443,8 +444,9 @@ func rotateChecksClientAndExpiry(t *testing.T, s store.Store) {
 	must(t, err)
 	wantSession(t, "Session after refused swaps", got, x)
 
-	// A sliding expiry beyond the session's end is capped at the end.
-	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, ClientID: "app", IdleExpiresAt: x.ExpiresAt.Add(time.Hour)})
+	// A sliding expiry beyond the session's end is capped at the end; a
+	// registration made when the session was created is the same one.
+	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, ClientID: "app", IdleExpiresAt: x.ExpiresAt.Add(time.Hour), CreatedFrom: x.CreatedAt})
 	must(t, err)
 	x.Generation, x.RotatedAt, x.LastUsedAt, x.IdleExpiresAt = 1, at, at, x.ExpiresAt
 	wantSession(t, "RotateSession(past the end)", got, x)
