@@ -77,7 +77,7 @@ func defineOptions(fs *flag.FlagSet) *options {
 	fs.BoolVar(&o.force, "force", false, "keys rotate: promote the next key even if it was published less than 2 minutes ago")
 	fs.BoolVar(&o.confidential, "confidential", false, "clients add: a confidential client, with a secret printed once")
 	fs.StringVar(&o.clientName, "client-name", "", "clients add: a description of the client")
-	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = the driver's default)")
+	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = 16 for PostgreSQL unless the URL sets pool_max_conns, go-redis's default for Redis)")
 	return o
 }
 

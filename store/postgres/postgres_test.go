@@ -128,3 +128,22 @@ func TestRotationTouchesNoIndex(t *testing.T) {
 		t.Errorf("latchkey_sessions options %v: want fillfactor=70, room for HOT updates", opts)
 	}
 }
+
+// The pool is DefaultMaxConns unless Options or the URL size it.
+func TestPoolSize(t *testing.T) {
+	d := testenv.Postgres(t)
+	for _, tc := range []struct {
+		url  string
+		opt  int32
+		want int32
+	}{{d, 0, postgres.DefaultMaxConns}, {d, 5, 5}, {d + "&pool_max_conns=3", 0, 3}} {
+		db, err := postgres.Open(context.Background(), tc.url, postgres.Options{MaxConns: tc.opt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := postgres.PoolMax(db); got != tc.want {
+			t.Errorf("Open(MaxConns %d, %q): pool of %d, want %d", tc.opt, tc.url[strings.LastIndex(tc.url, "&"):], got, tc.want)
+		}
+		db.Close()
+	}
+}
