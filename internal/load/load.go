@@ -232,17 +232,24 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if err := cfg.defaults(); err != nil {
 		return Result{}, err
 	}
+	res := Result{Mode: cfg.Mode, Target: cfg.Target, Concurrency: cfg.Concurrency}
+	var clients []*client
+	if cfg.Mode != ModeRace {
+		var err error
+		if clients, err = setup(ctx, &cfg); err != nil {
+			return res, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	rec := &recorder{limit: int64(cfg.Requests)}
-	res := Result{Mode: cfg.Mode, Target: cfg.Target, Concurrency: cfg.Concurrency}
 	stopProgress := progress(cfg.Progress, rec, cfg.Mode)
 	start := time.Now()
 	var err error
 	if cfg.Mode == ModeRace {
 		res.Rounds, res.Forks, err = race(ctx, &cfg, rec)
 	} else {
-		err = steady(ctx, &cfg, rec)
+		err = steady(ctx, &cfg, rec, clients)
 	}
 	elapsed := time.Since(start)
 	stopProgress()
@@ -250,21 +257,41 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	return res, err
 }
 
-// steady runs the non-race modes: each worker logs in once (outside the
-// measurement for refresh and protected) and then loops.
-func steady(ctx context.Context, cfg *Config, rec *recorder) error {
+// setupTimeout bounds the logins before a measurement (each worker's first
+// pair: argon2id, a few at a time, behind the login rate limit).
+const setupTimeout = 2 * time.Minute
+
+// setup makes one client per worker and, except in login mode, logs each in
+// before the measurement starts.
+func setup(ctx context.Context, cfg *Config) ([]*client, error) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	clients := make([]*client, cfg.Concurrency)
+	errs := make([]error, cfg.Concurrency)
+	var wg sync.WaitGroup
+	for w := range clients {
+		clients[w] = &client{cfg: cfg}
+		if cfg.Mode == ModeLogin {
+			continue
+		}
+		wg.Go(func() {
+			if s := clients[w].setupLogin(ctx, cfg.user(w)); s.status != 200 {
+				errs[w] = fmt.Errorf("load: worker %d cannot log in as %s: status %d %s", w, cfg.user(w), s.status, s.code)
+			}
+		})
+	}
+	wg.Wait()
+	return clients, errors.Join(errs...)
+}
+
+// steady runs the non-race modes: each worker (logged in by setup) loops.
+func steady(ctx context.Context, cfg *Config, rec *recorder, clients []*client) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, cfg.Concurrency)
 	for w := range cfg.Concurrency {
 		wg.Go(func() {
-			c := &client{cfg: cfg}
+			c := clients[w]
 			user := cfg.user(w)
-			if cfg.Mode != ModeLogin {
-				if s := c.setupLogin(ctx, user); s.status != 200 {
-					errc <- fmt.Errorf("load: worker %d cannot log in as %s: status %d %s", w, user, s.status, s.code)
-					return
-				}
-			}
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for ctx.Err() == nil && rec.more() {
 				var s sample
