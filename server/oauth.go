@@ -173,13 +173,25 @@ type tokenResponse struct {
 
 // oauthToken is POST /oauth/token: the password and refresh_token grants.
 func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
-	t, err := s.grant(r, w)
+	s.answerOAuth(w, r, func() (any, error) {
+		t, err := s.grant(r, w)
+		if err != nil {
+			return nil, err
+		}
+		return tokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType,
+			ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: oauthScope}, nil
+	})
+}
+
+// answerOAuth answers an OAuth endpoint with what serve returns: a 200 with
+// its body (none when nil), or its error as RFC 6749 §5.2 says.
+func (s *Server) answerOAuth(w http.ResponseWriter, r *http.Request, serve func() (any, error)) {
+	out, err := serve()
 	if err != nil {
 		s.writeOAuthError(w, r, err)
 		return
 	}
-	writeOAuth(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType,
-		ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: oauthScope})
+	writeOAuth(w, http.StatusOK, out)
 }
 
 func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens, error) {
@@ -217,26 +229,29 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 	}
 }
 
-// oauthRevoke is POST /oauth/revoke (RFC 7009).
+// oauthRevoke is POST /oauth/revoke (RFC 7009): 200 with no body.
 func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request) {
-	form, err := oauthForm(w, r)
-	if err == nil {
-		var cl store.Client
-		if cl, err = s.oauthClient(r, form); err == nil {
-			// token_type_hint only speeds up a search; both types are told apart
-			// by their form, so it is not needed and an unknown one is ignored.
-			if tok := form.Get("token"); tok == "" {
-				err = oauthInvalidRequest("The token parameter is required.")
-			} else if err = s.auth.RevokeToken(r.Context(), tok, cl.ID, cl.CreatedAt); err == nil {
-				s.log.Info("token revoked", "client", cl.ID)
-			}
+	s.answerOAuth(w, r, func() (any, error) {
+		form, err := oauthForm(w, r)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	writeOAuth(w, http.StatusOK, nil)
+		cl, err := s.oauthClient(r, form)
+		if err != nil {
+			return nil, err
+		}
+		// token_type_hint only speeds up a search; both types are told apart
+		// by their form, so it is not needed and an unknown one is ignored.
+		tok := form.Get("token")
+		if tok == "" {
+			return nil, oauthInvalidRequest("The token parameter is required.")
+		}
+		if err := s.auth.RevokeToken(r.Context(), tok, cl.ID, cl.CreatedAt); err != nil {
+			return nil, err
+		}
+		s.log.Info("token revoked", "client", cl.ID)
+		return nil, nil
+	})
 }
 
 // introspection is an answer of POST /oauth/introspect (RFC 7662 §2.2).
@@ -260,12 +275,7 @@ type introspection struct {
 // server); a refresh token only by its own client. Whatever is not active
 // answers {"active": false} and nothing else.
 func (s *Server) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
-	out, err := s.introspect(w, r)
-	if err != nil {
-		s.writeOAuthError(w, r, err)
-		return
-	}
-	writeOAuth(w, http.StatusOK, out)
+	s.answerOAuth(w, r, func() (any, error) { return s.introspect(w, r) })
 }
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspection, error) {

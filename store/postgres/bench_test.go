@@ -2,51 +2,22 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchkey/latchkey/internal/testenv"
-	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
+	"github.com/latchkey/latchkey/store/storetest"
 )
-
-// parallel32 runs body on 32 goroutines, as 32 HTTP clients would.
-func parallel32(b *testing.B, body func(*testing.PB)) {
-	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
-	b.RunParallel(body)
-}
 
 // BenchmarkRotateSession is the compare-and-swap of a refresh on PostgreSQL,
 // every goroutine on its own session (every swap succeeds). Compare with
 // BenchmarkBareWrite, run in the same invocation.
 func BenchmarkRotateSession(b *testing.B) {
-	d := testenv.Postgres(b)
-	db := open32(b, d)
-	ctx := context.Background()
-	at := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
-	var ids atomic.Int64
-	b.ReportAllocs()
-	parallel32(b, func(pb *testing.PB) {
-		id := fmt.Sprint("s", ids.Add(1))
-		if err := db.CreateSession(ctx, store.Session{ID: id, UserID: "u", RotatedAt: at, CreatedAt: at, LastUsedAt: at,
-			IdleExpiresAt: at.Add(time.Hour), ExpiresAt: at.Add(24 * time.Hour)}); err != nil {
-			b.Error(err)
-			return
-		}
-		r := store.Rotation{At: at, IdleExpiresAt: at.Add(time.Hour)}
-		for r.From = 0; pb.Next(); r.From++ {
-			if _, err := db.RotateSession(ctx, id, r); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+	storetest.BenchRotateSession(b, open32(b, testenv.Postgres(b)))
 }
 
 // BenchmarkBareWrite is the baseline of BenchmarkRotateSession: the cheapest
@@ -67,7 +38,7 @@ func BenchmarkBareWrite(b *testing.B) {
 	pool := poolOf(b, d)
 	var ids atomic.Int64
 	b.ReportAllocs()
-	parallel32(b, func(pb *testing.PB) {
+	storetest.Parallel32(b, func(pb *testing.PB) {
 		id := ids.Add(1)
 		for pb.Next() {
 			if _, err := pool.Exec(ctx, `UPDATE bare SET n = n + 1 WHERE id = $1`, id); err != nil {
