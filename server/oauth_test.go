@@ -328,7 +328,7 @@ func TestOAuthIntrospect(t *testing.T) {
 	inactive(e.oauthCall("/oauth/introspect", "token", own.refresh, "basic", rs))
 	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "refresh_token", next.str("refresh_token"), "basic", rs).wantOAuth(t, 200, "")
 	// Garbage, expired and revoked tokens say nothing more than inactive.
-	for _, tok := range []string{"garbage", "lk_rt_AAAA", p.access[:len(p.access)-2] + "AA"} {
+	for _, tok := range []string{"garbage", "lk_rt_AAAA", forged(p.access)} {
 		inactive(e.oauthCall("/oauth/introspect", "token", tok, "basic", rs))
 	}
 	q := e.oauthLogin("basic", rs)
@@ -429,4 +429,15 @@ func TestOAuthIntrospectExpiredRefreshToken(t *testing.T) {
 	if string(r.raw) != `{"active":false}` {
 		t.Fatalf("an idle-expired refresh token: %s", r.raw)
 	}
+}
+
+// forged changes a character in the middle of a JWS's signature, never in its
+// last character's unused padding bits, so the signature surely breaks.
+func forged(jws string) string {
+	i := strings.LastIndexByte(jws, '.') + 10
+	c := byte('A')
+	if jws[i] == 'A' {
+		c = 'B'
+	}
+	return jws[:i] + string(c) + jws[i+1:]
 }
