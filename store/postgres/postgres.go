@@ -39,7 +39,18 @@ type Options struct {
 // (max_connections 100) room for six nodes.
 const DefaultMaxConns = 16
 
-const schemaVersion = 1
+const schemaVersion = 2
+
+// toVersion2 takes a version-1 database to version 2: the expiry indexes go
+// (they made every rotation write every index) and new pages keep room for
+// heap-only updates. Pages written before keep none until the table is
+// rewritten (VACUUM FULL, pg_repack); rotations are correct either way.
+const toVersion2 = `
+DROP INDEX IF EXISTS latchkey_sessions_idle;
+DROP INDEX IF EXISTS latchkey_sessions_revoked;
+ALTER TABLE latchkey_sessions SET (fillfactor = 70);
+UPDATE latchkey_schema SET version = 2;
+`
 
 // schema is created idempotently; times are Unix milliseconds, 0 = zero time.
 const schema = `
@@ -65,15 +76,13 @@ CREATE TABLE IF NOT EXISTS latchkey_sessions (
 	user_agent      TEXT NOT NULL DEFAULT '',
 	ip              TEXT NOT NULL DEFAULT '',
 	client_id       TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS latchkey_sessions_user ON latchkey_sessions (user_id, created_at);
+) WITH (fillfactor = 70);
 -- No index may cover a column that a rotation changes (generation, rotated_at,
 -- last_used_at, idle_expires_at): then every rotation is a heap-only (HOT)
--- update that touches no index, and free space left in each page lets it stay
--- on its page. Purge walks the primary key instead of an expiry index.
-DROP INDEX IF EXISTS latchkey_sessions_idle;
-DROP INDEX IF EXISTS latchkey_sessions_revoked;
-ALTER TABLE latchkey_sessions SET (fillfactor = 70);
+-- update that touches no index, and the free space left in each page
+-- (fillfactor) lets it stay on its page. Purge walks the primary key instead
+-- of an expiry index.
+CREATE INDEX IF NOT EXISTS latchkey_sessions_user ON latchkey_sessions (user_id, created_at);
 CREATE TABLE IF NOT EXISTS latchkey_revocations (
 	seq        BIGSERIAL PRIMARY KEY,
 	session_id TEXT NOT NULL DEFAULT '',
@@ -150,6 +159,8 @@ func (db *DB) migrate(ctx context.Context) error {
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			_, err = tx.Exec(ctx, `INSERT INTO latchkey_schema (version) VALUES ($1)`, schemaVersion)
+		case err == nil && v == 1:
+			_, err = tx.Exec(ctx, toVersion2)
 		case err == nil && v > schemaVersion:
 			return fmt.Errorf("postgres: the database has schema version %d, newer than this latchkey (%d)", v, schemaVersion)
 		}

@@ -93,10 +93,16 @@ func TestRotationTouchesNoIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	if _, err := c.Exec(ctx, `CREATE INDEX latchkey_sessions_idle ON latchkey_sessions (idle_expires_at)`); err != nil {
+	// A database of schema version 1, with its expiry index and no fillfactor.
+	if _, err := c.Exec(ctx, `CREATE INDEX latchkey_sessions_idle ON latchkey_sessions (idle_expires_at);
+		ALTER TABLE latchkey_sessions RESET (fillfactor); UPDATE latchkey_schema SET version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	open(t, d) // as a node of the new version starts on the old schema
+	var v int
+	if err := c.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != 2 {
+		t.Fatalf("schema version after the upgrade = %d, %v; want 2", v, err)
+	}
 	rows, err := c.Query(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
 		FROM pg_index i WHERE i.indrelid = 'latchkey_sessions'::regclass`)
 	if err != nil {

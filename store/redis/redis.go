@@ -326,10 +326,12 @@ var rotate = goredis.NewScript(`
 local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'created_at')
 if not s[1] then return -1 end
 local at = tonumber(ARGV[2])
-if s[1] ~= ARGV[1] or s[2] ~= '0' or (s[3] or '') ~= ARGV[4] or tonumber(s[6]) < tonumber(ARGV[5])
-	or tonumber(s[4]) <= at or tonumber(s[5]) <= at then return 0 end
+-- A missing field reads as toSession reads it: "" or 0.
+local idle0, end0 = tonumber(s[4] or '0'), tonumber(s[5] or '0')
+if s[1] ~= ARGV[1] or (s[2] or '0') ~= '0' or (s[3] or '') ~= ARGV[4] or tonumber(s[6] or '0') < tonumber(ARGV[5])
+	or idle0 <= at or end0 <= at then return 0 end
 local idle = ARGV[3]
-if idle == '0' then idle = s[4] elseif tonumber(idle) > tonumber(s[5]) then idle = s[5] end
+if idle == '0' then idle = s[4] elseif tonumber(idle) > end0 then idle = s[5] end
 redis.call('HINCRBY', KEYS[1], 'generation', 1)
 redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'idle_expires_at', idle)
 return redis.call('HGETALL', KEYS[1])`)

@@ -3,11 +3,14 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store"
@@ -80,5 +83,30 @@ func TestUnreachableFailsFast(t *testing.T) {
 	_, err := redis.Open(context.Background(), "redis://:secretpw@127.0.0.1:1/0", redis.Options{DialTimeout: time.Second})
 	if err == nil || time.Since(start) > 10*time.Second || strings.Contains(err.Error(), "secretpw") {
 		t.Fatalf("Open against a closed port = %v after %v", err, time.Since(start))
+	}
+}
+
+// A session hash missing fields (written by hand, or by something else) is
+// refused by the rotation as the Go side reads it — "" and 0 — not answered
+// with a script error.
+func TestRotateHashWithMissingFields(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	base, query, _ := strings.Cut(u, "?")
+	q, _ := url.ParseQuery(query)
+	opts, err := goredis.ParseURL(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := goredis.NewClient(opts)
+	defer c.Close()
+	ctx := context.Background()
+	key := q.Get("prefix") + "s:{s:partial}"
+	if err := c.HSet(ctx, key, "id", "partial", "user_id", "u", "generation", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.RotateSession(ctx, "partial", store.Rotation{From: 0, At: time.Now(), IdleExpiresAt: time.Now().Add(time.Hour)})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("RotateSession of a partial hash = %v, want %v", err, store.ErrConflict)
 	}
 }

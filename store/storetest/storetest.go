@@ -446,6 +446,13 @@ func rotateChecksClientAndExpiry(t *testing.T, s store.Store) {
 	must(t, err)
 	wantSession(t, "Session after refused swaps", got, x)
 
+	// The absolute end counts on its own, even under a later idle expiry.
+	y := session("s2", "u1", base)
+	y.IdleExpiresAt = y.ExpiresAt.Add(time.Hour)
+	must(t, s.CreateSession(ctx, y))
+	_, err = s.RotateSession(ctx, "s2", store.Rotation{From: 0, At: y.ExpiresAt.Add(time.Minute)})
+	wantErr(t, "RotateSession(past the end, before the idle expiry)", err, store.ErrConflict)
+
 	// A sliding expiry beyond the session's end is capped at the end; a
 	// registration made when the session was created is the same one.
 	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, ClientID: "app", IdleExpiresAt: x.ExpiresAt.Add(time.Hour), CreatedFrom: x.CreatedAt})
