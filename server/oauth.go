@@ -151,6 +151,16 @@ func (s *Server) oauthClient(r *http.Request, form url.Values) (store.Client, er
 	return s.clients.Authenticate(r.Context(), form.Get("client_id"), "")
 }
 
+// oauthRequest reads the form of an OAuth request and authenticates its client.
+func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (url.Values, store.Client, error) {
+	form, err := oauthForm(w, r)
+	if err != nil {
+		return nil, store.Client{}, err
+	}
+	cl, err := s.oauthClient(r, form)
+	return form, cl, err
+}
+
 // checkScope accepts an absent scope or one that names only oauthScope.
 func checkScope(scope string) error {
 	for _, sc := range strings.Fields(scope) {
@@ -195,11 +205,7 @@ func (s *Server) answerOAuth(w http.ResponseWriter, r *http.Request, serve func(
 }
 
 func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens, error) {
-	form, err := oauthForm(w, r)
-	if err != nil {
-		return nil, err
-	}
-	cl, err := s.oauthClient(r, form)
+	form, cl, err := s.oauthRequest(w, r)
 	if err != nil {
 		return nil, err
 	}
@@ -232,11 +238,7 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 // oauthRevoke is POST /oauth/revoke (RFC 7009): 200 with no body.
 func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 	s.answerOAuth(w, r, func() (any, error) {
-		form, err := oauthForm(w, r)
-		if err != nil {
-			return nil, err
-		}
-		cl, err := s.oauthClient(r, form)
+		form, cl, err := s.oauthRequest(w, r)
 		if err != nil {
 			return nil, err
 		}
@@ -279,11 +281,7 @@ func (s *Server) oauthIntrospect(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspection, error) {
-	form, err := oauthForm(w, r)
-	if err != nil {
-		return introspection{}, err
-	}
-	cl, err := s.oauthClient(r, form)
+	form, cl, err := s.oauthRequest(w, r)
 	if err != nil {
 		return introspection{}, err
 	}

@@ -21,14 +21,7 @@ func oauthPost(t *testing.T, endpoint, basic string, form url.Values) (int, map[
 	if id, secret, ok := strings.Cut(basic, ":"); ok {
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return send(t, req)
 }
 
 // The clients commands register, list and remove OAuth clients in the store a

@@ -85,6 +85,12 @@ func post(t *testing.T, url, bearer, body string) (int, map[string]any) {
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
+	return send(t, req)
+}
+
+// send sends req and decodes its JSON answer (nil if it has none).
+func send(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
