@@ -233,6 +233,7 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 		SessionID: s.ID,
 		Fresh:     fresh,
 		ClientID:  s.ClientID,
+		Scope:     clientScope(s.ClientID),
 	})
 	if err != nil {
 		return nil, ErrInternal.WithCause(err)
@@ -337,6 +338,20 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 			return nil, ErrInvalidToken.WithMessage("The refresh token does not match its session's state.")
 		}
 	}
+}
+
+// OAuthScope is the one scope latchkey grants an OAuth client: the whole
+// account, as first-party access tokens have it. The access tokens of an OAuth
+// client's session carry it in their scope claim (RFC 9068 §2.2.3).
+const OAuthScope = "account"
+
+// clientScope is the scope claim of a session of clientID: none for
+// first-party sessions, which are not OAuth grants.
+func clientScope(clientID string) string {
+	if clientID == "" {
+		return ""
+	}
+	return OAuthScope
 }
 
 // rotation is the swap of a refresh at now from generation from: the idle

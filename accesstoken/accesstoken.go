@@ -43,6 +43,7 @@ type Claims struct {
 	SessionID string    // sid
 	Fresh     bool      // fresh: issued straight after a password login
 	ClientID  string    // client_id (RFC 9068): the OAuth client the session belongs to; empty for first-party
+	Scope     string    // scope (RFC 9068 §2.2.3): what an OAuth client was granted; empty for first-party
 }
 
 // wire is the JSON form of Claims.
@@ -57,6 +58,7 @@ type wire struct {
 	SessionID string           `json:"sid"`
 	Fresh     bool             `json:"fresh"`
 	ClientID  string           `json:"client_id,omitempty"`
+	Scope     string           `json:"scope,omitempty"`
 }
 
 // Sign returns c as a compact JWS signed with k, with kid and typ "at+jwt" in
@@ -76,6 +78,7 @@ func Sign(k *keys.Key, c Claims) (string, error) {
 		SessionID: c.SessionID,
 		Fresh:     c.Fresh,
 		ClientID:  c.ClientID,
+		Scope:     c.Scope,
 	})
 	if err != nil {
 		return "", fmt.Errorf("accesstoken: %w", err)
@@ -167,6 +170,7 @@ func Verify(token string, ks KeySource, v Validation) (Claims, error) {
 		SessionID: w.SessionID,
 		Fresh:     w.Fresh,
 		ClientID:  w.ClientID,
+		Scope:     w.Scope,
 	}
 	if w.IssuedAt != nil {
 		c.IssuedAt = w.IssuedAt.Time()

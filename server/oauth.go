@@ -17,10 +17,6 @@ import (
 	"github.com/latchkey/latchkey/store"
 )
 
-// oauthScope is the one scope latchkey grants: the whole account, as the
-// first-party API's access tokens do.
-const oauthScope = "account"
-
 // maxFormBytes bounds an OAuth request body.
 const maxFormBytes = 16 << 10
 
@@ -161,12 +157,12 @@ func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (url.Value
 	return form, cl, err
 }
 
-// checkScope accepts an absent scope or one that names only oauthScope.
+// checkScope accepts an absent scope or one that names only latchkey.OAuthScope.
 func checkScope(scope string) error {
 	for _, sc := range strings.Fields(scope) {
-		if sc != oauthScope {
+		if sc != latchkey.OAuthScope {
 			return &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-				description: "The only scope is " + strconv.Quote(oauthScope) + "."}
+				description: "The only scope is " + strconv.Quote(latchkey.OAuthScope) + "."}
 		}
 	}
 	return nil
@@ -189,7 +185,7 @@ func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		return tokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType,
-			ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: oauthScope}, nil
+			ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: latchkey.OAuthScope}, nil
 	})
 }
 
@@ -317,7 +313,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspecti
 		return introspection{Active: false}, nil
 	}
 	cfg := s.auth.Config()
-	out := introspection{Active: true, Scope: oauthScope, ClientID: info.ClientID, Username: u.Username,
+	out := introspection{Active: true, Scope: latchkey.OAuthScope, ClientID: info.ClientID, Username: u.Username,
 		Exp: info.ExpiresAt.Unix(), Iat: info.IssuedAt.Unix(), Sub: info.UserID, Iss: cfg.Issuer, Sid: info.SessionID}
 	if info.Type == latchkey.AccessTokenType {
 		out.TokenType, out.Aud, out.Jti = "Bearer", cfg.Audience, info.TokenID
@@ -366,7 +362,7 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 		TokenAuthMethods:             both,
 		RevocationAuthMethods:        both,
 		IntrospectionAuthMethods:     []string{"client_secret_basic"},
-		Scopes:                       []string{oauthScope},
+		Scopes:                       []string{latchkey.OAuthScope},
 		AccessTokenSigningAlgorithms: algs,
 	})
 	if err != nil {

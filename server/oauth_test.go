@@ -118,14 +118,19 @@ func TestOAuthPasswordGrant(t *testing.T) {
 		t.Fatalf("token response %s", r.raw)
 	}
 	c := claims(t, r.str("access_token"))
-	if c["client_id"] != "app" || c["iss"] != "http://latchkey.test" {
-		t.Fatalf("access token claims %v: want client_id app and the issuer", c)
+	if c["client_id"] != "app" || c["iss"] != "http://latchkey.test" || c["scope"] != "account" {
+		t.Fatalf("access token claims %v: want client_id app, the issuer and scope account", c)
 	}
 	e.call("GET", "/protected", r.str("access_token"), "").want(t, 200, "")
 	// The session is listed like any other.
 	ss := e.call("GET", "/sessions", r.str("access_token"), "").want(t, 200, "")
 	if n := len(ss.body["sessions"].([]any)); n != 1 {
 		t.Fatalf("%d sessions, want 1", n)
+	}
+	// A first-party token is no OAuth grant: it has neither claim.
+	first := e.call("POST", "/login", "", `{"username":"test","password":"test"}`).want(t, 200, "")
+	if c := claims(t, first.str("access_token")); c["client_id"] != nil || c["scope"] != nil {
+		t.Fatalf("first-party access token claims %v: want no client_id and no scope", c)
 	}
 	// scope "account" may be asked for; nothing else exists.
 	e.oauthCall("/oauth/token", "grant_type", "password", "username", "test", "password", "test", "client_id", "app", "scope", "account").wantOAuth(t, 200, "")
@@ -224,6 +229,9 @@ func TestOAuthRefreshGrant(t *testing.T) {
 	n := pair{access: r.str("access_token"), refresh: r.str("refresh_token")}
 	if n.refresh == p.refresh || r.str("scope") != "account" {
 		t.Fatalf("refresh response %s: want a rotated refresh token and the scope", r.raw)
+	}
+	if c := claims(t, n.access); c["scope"] != "account" || c["client_id"] != "app" {
+		t.Fatalf("refreshed access token claims %v: want scope account and client_id app", c)
 	}
 	// The same grace window as /refresh: a retry gets the same successor.
 	e.clock.Add(5 * time.Second)
