@@ -449,3 +449,23 @@ func forged(jws string) string {
 	}
 	return jws[:i] + string(c) + jws[i+1:]
 }
+
+// An issuer with a path has its metadata where RFC 8414 §3.1 puts it: the
+// well-known prefix followed by the issuer's path.
+func TestOAuthMetadataIssuerPath(t *testing.T) {
+	e := newEnv(t, func(s *setup) { s.cfg = func(c *latchkey.Config) { c.Issuer = "https://auth.example/tenant/a/" } })
+	for _, path := range []string{"/.well-known/oauth-authorization-server/tenant/a", "/.well-known/oauth-authorization-server"} {
+		r := e.call("GET", path, "", "").want(t, 200, "")
+		if r.str("issuer") != "https://auth.example/tenant/a/" || r.str("token_endpoint") != "https://auth.example/tenant/a/oauth/token" {
+			t.Fatalf("GET %s: %s", path, r.raw)
+		}
+	}
+	e.call("GET", "/.well-known/oauth-authorization-server/tenant", "", "").want(t, 404, "not_found")
+	// Issuers no route can hold get none, and the server still starts.
+	for _, iss := range []string{"latchkey", "https://a.example/x y", "https://a.example/{x}", "https://a.example/a/../b", "https://a.example/%2e"} {
+		e := newEnv(t, func(s *setup) { s.cfg = func(c *latchkey.Config) { c.Issuer = iss } })
+		if r := e.call("GET", "/.well-known/oauth-authorization-server", "", "").want(t, 200, ""); r.str("issuer") != iss {
+			t.Fatalf("issuer %q: metadata %s", iss, r.raw)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"path"
 	"runtime/debug"
 	"slices"
@@ -106,11 +107,30 @@ func (s *Server) routes() {
 		handle("/oauth/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthRevoke)})
 		handle("/oauth/introspect", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthIntrospect)})
 		handle("/.well-known/oauth-authorization-server", map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
+		if p := issuerPath(s.auth.Config().Issuer); p != "" {
+			// RFC 8414 §3.1: an issuer with a path has its metadata under the
+			// well-known prefix followed by that path.
+			handle("/.well-known/oauth-authorization-server"+p, map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
+		}
 	}
 	handle("/openapi.json", map[string]http.Handler{"GET": http.HandlerFunc(s.openapi)})
 	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))
 	}))
+}
+
+// issuerPath is the path of an issuer URL without its trailing slash, or ""
+// when it has none (or is not a URL at all) or no mux pattern could hold it.
+func issuerPath(issuer string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return ""
+	}
+	p := strings.TrimSuffix(u.Path, "/")
+	if p == "" || p != u.EscapedPath() && p+"/" != u.EscapedPath() || strings.ContainsAny(p, "{}") || p != path.Clean(p) {
+		return ""
+	}
+	return p
 }
 
 // allow dispatches on the method, answering 405 with an Allow header for any
