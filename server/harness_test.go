@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +46,7 @@ type setup struct {
 	cfg             func(*latchkey.Config)
 	closedSignup    bool
 	insecureCookies bool
+	trustedProxies  []netip.Prefix
 }
 
 func newEnv(t testing.TB, opts ...func(*setup)) *env {
@@ -91,7 +93,8 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies})
+	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies,
+		TrustedProxies: s.trustedProxies})
 	if err != nil {
 		t.Fatal(err)
 	}

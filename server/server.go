@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -40,6 +41,11 @@ type Config struct {
 	DisableCSRF bool
 	// Limiter limits failed logins; nil means ratelimit defaults.
 	Limiter *ratelimit.Limiter
+	// TrustedProxies are the peers whose X-Forwarded-For header is believed
+	// (see ParseTrustedProxies). Behind a load balancer, list its addresses:
+	// the login rate limit and the session list then see each client's own
+	// address instead of the balancer's. Empty: the header is ignored.
+	TrustedProxies []netip.Prefix
 	// Logger receives one line per request and every server-side failure; nil
 	// discards them. Tokens, passwords and secrets are never logged.
 	Logger *slog.Logger
@@ -52,6 +58,7 @@ type Server struct {
 	clients *oauth.Clients
 	mw      *httpauth.Middleware
 	limit   *ratelimit.Limiter
+	trusted []netip.Prefix
 	log     *slog.Logger
 	reg     bool
 	mux     *http.ServeMux
@@ -62,7 +69,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil || cfg.Users == nil {
 		return nil, errors.New("server: Config.Auth and Config.Users are required")
 	}
-	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration}
+	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies}
 	if s.limit == nil {
 		s.limit = ratelimit.New(ratelimit.Config{})
 	}
@@ -199,7 +206,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				}
 			}
 			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-				"duration", time.Since(start), "ip", clientIP(r))
+				"duration", time.Since(start), "ip", s.clientIP(r))
 		}()
 		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != p {
 			// ServeMux would answer an unclean path with an HTML redirect.
@@ -208,15 +215,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(sw, r)
 	})
-}
-
-// clientIP is the address the request came from.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // HTTPServer returns an http.Server for h with timeouts that keep slow or

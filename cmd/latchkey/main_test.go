@@ -155,6 +155,25 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if code != 200 || pair["expires_in"].(float64) != 120 {
 		t.Fatalf("login = %d %v, want expires_in 120", code, pair)
 	}
+
+	// LATCHKEY_TRUSTED_PROXIES: the loopback peer is a proxy, and the session
+	// records the address it forwards.
+	env["LATCHKEY_STORE"] = "sqlite:" + filepath.Join(dir, "proxied.db")
+	env["LATCHKEY_TRUSTED_PROXIES"] = "127.0.0.1, ::1"
+	url, _, _ = startServe(t, nil, env)
+	req, _ := http.NewRequest("POST", url+"/login", strings.NewReader(`{"username":"test","password":"test"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9")
+	if code, _ := send(t, req); code != 200 {
+		t.Fatalf("login = %d", code)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"sessions", "list", "--store", env["LATCHKEY_STORE"], "test"}, envFunc(env), strings.NewReader(""), &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "203.0.113.9") || strings.Contains(out.String(), "198.51.100.1") {
+		t.Fatalf("sessions list shows no forwarded client address 203.0.113.9:\n%s", out.String())
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -170,6 +189,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"LATCHKEY_ACCESS_TTL": "soon"}, "LATCHKEY_ACCESS_TTL"},
 		{[]string{"serve", "--token-locations", "headers,carrier-pigeon"}, nil, "carrier-pigeon"},
 		{[]string{"serve", "--store", "mysql://x"}, nil, "--store"},
+		{[]string{"serve", "--trusted-proxies", "10.0.0.0/8,lb.internal"}, nil, "lb.internal"},
+		{[]string{"serve"}, map[string]string{"LATCHKEY_TRUSTED_PROXIES": "0.0.0.0/0"}, "every address"},
 		{[]string{"users"}, nil, "subcommand"},
 		{[]string{"users", "add"}, nil, "argument"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
@@ -47,10 +49,12 @@ type options struct {
 	force           bool
 	confidential    bool
 	clientName      string
+	trustedProxies  string
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 
 	locations []httpauth.Location
+	proxies   []netip.Prefix
 	secretEnv string // LATCHKEY_SECRET, never a flag
 }
 
@@ -77,6 +81,7 @@ func defineOptions(fs *flag.FlagSet) *options {
 	fs.BoolVar(&o.force, "force", false, "keys rotate: promote the next key even if it was published less than 2 minutes ago")
 	fs.BoolVar(&o.confidential, "confidential", false, "clients add: a confidential client, with a secret printed once")
 	fs.StringVar(&o.clientName, "client-name", "", "clients add: a description of the client")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For is believed (default none)")
 	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = 16 for PostgreSQL unless the URL sets pool_max_conns, go-redis's default for Redis)")
 	return o
 }
@@ -88,6 +93,9 @@ func (o *options) finish(getenv func(string) string) error {
 		return usageError{err.Error()}
 	}
 	o.locations = locs
+	if o.proxies, err = server.ParseTrustedProxies(o.trustedProxies); err != nil {
+		return usagef("--trusted-proxies: %v", err)
+	}
 	if o.storePool < 0 || o.storePool > 10000 {
 		return usagef("--store-pool %d is outside 0..10000", o.storePool)
 	}

@@ -106,6 +106,7 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 		Registration:    o.registration,
 		InsecureCookies: !o.cookieSecure,
 		DisableCSRF:     !o.csrf,
+		TrustedProxies:  o.proxies,
 		Logger:          log,
 	})
 	if err != nil {
