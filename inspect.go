@@ -21,6 +21,7 @@ type TokenInfo struct {
 	UserID    string
 	SessionID string
 	ClientID  string // the OAuth client of the session; empty for first-party
+	Scope     string // OAuthScope for an OAuth client's token; empty for first-party
 	TokenID   string // "jti" of an access token; empty for a refresh token
 	Fresh     bool   // an access token issued straight after a password login
 	// IssuedAt is when the access token was signed, or when the session reached
@@ -63,7 +64,7 @@ func (a *Auth) Inspect(ctx context.Context, token string) (TokenInfo, error) {
 		return TokenInfo{}, ErrTokenRevoked
 	}
 	return TokenInfo{Type: AccessTokenType, UserID: p.UserID, SessionID: p.SessionID, ClientID: p.ClientID,
-		TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, SessionCreatedAt: s.CreatedAt}, nil
+		Scope: clientScope(p.ClientID), TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, SessionCreatedAt: s.CreatedAt}, nil
 }
 
 func (a *Auth) inspectRefresh(ctx context.Context, token string) (TokenInfo, error) {
@@ -87,7 +88,7 @@ func (a *Auth) inspectRefresh(ctx context.Context, token string) (TokenInfo, err
 		return TokenInfo{}, ErrInvalidToken.WithMessage("The refresh token has been rotated.")
 	}
 	return TokenInfo{Type: RefreshTokenType, UserID: s.UserID, SessionID: s.ID, ClientID: s.ClientID,
-		IssuedAt: s.RotatedAt, ExpiresAt: earliest(s.IdleExpiresAt, s.ExpiresAt), SessionCreatedAt: s.CreatedAt}, nil
+		Scope: clientScope(s.ClientID), IssuedAt: s.RotatedAt, ExpiresAt: earliest(s.IdleExpiresAt, s.ExpiresAt), SessionCreatedAt: s.CreatedAt}, nil
 }
 
 // RevokeToken revokes token on behalf of OAuth client clientID, registered at

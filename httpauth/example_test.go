@@ -223,3 +223,23 @@ func ExampleParseLocations() {
 	// [headers query] <nil>
 	// httpauth: unknown token location "header" (want headers, cookies, json, query)
 }
+
+// Behind a load balancer, the client's address is the rightmost
+// X-Forwarded-For entry that is not the balancer; what the client wrote
+// further left is not believed.
+func ExampleTrustedProxies_ClientIP() {
+	proxies, err := httpauth.ParseTrustedProxies("192.0.2.10, 192.0.2.11")
+	if err != nil {
+		panic(err)
+	}
+	r := httptest.NewRequest("POST", "/login", nil)
+	r.RemoteAddr = "192.0.2.10:41234"
+	r.Header.Set("X-Forwarded-For", "198.51.100.66, 203.0.113.9")
+	fmt.Println(proxies.ClientIP(r))
+
+	r.RemoteAddr = "203.0.113.50:5000" // not a proxy: its header is ignored
+	fmt.Println(proxies.ClientIP(r))
+	// Output:
+	// 203.0.113.9
+	// 203.0.113.50
+}

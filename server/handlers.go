@@ -97,7 +97,7 @@ func (s *Server) passwordLogin(r *http.Request, username, password, clientID str
 	if username == "" || password == "" {
 		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 	}
-	ip := s.clientIP(r)
+	ip := s.trusted.ClientIP(r)
 	attempt, wait, ok := s.limit.Begin(accountKey(username), ip)
 	if !ok {
 		return nil, userJSON{}, rateLimited(wait)
@@ -163,7 +163,7 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both old_password and new_password are required."))
 		return
 	}
-	attempt, wait, ok := s.limit.Begin(p.UserID, s.clientIP(r))
+	attempt, wait, ok := s.limit.Begin(p.UserID, s.trusted.ClientIP(r))
 	if !ok {
 		s.writeError(w, r, rateLimited(wait))
 		return

@@ -8,13 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/password"
@@ -46,7 +46,7 @@ type setup struct {
 	cfg             func(*latchkey.Config)
 	closedSignup    bool
 	insecureCookies bool
-	trustedProxies  []netip.Prefix
+	trustedProxies  httpauth.TrustedProxies
 }
 
 func newEnv(t testing.TB, opts ...func(*setup)) *env {

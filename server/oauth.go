@@ -313,7 +313,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspecti
 		return introspection{Active: false}, nil
 	}
 	cfg := s.auth.Config()
-	out := introspection{Active: true, Scope: latchkey.OAuthScope, ClientID: info.ClientID, Username: u.Username,
+	out := introspection{Active: true, Scope: info.Scope, ClientID: info.ClientID, Username: u.Username,
 		Exp: info.ExpiresAt.Unix(), Iat: info.IssuedAt.Unix(), Sub: info.UserID, Iss: cfg.Issuer, Sid: info.SessionID}
 	if info.Type == latchkey.AccessTokenType {
 		out.TokenType, out.Aud, out.Jti = "Bearer", cfg.Audience, info.TokenID

@@ -323,6 +323,13 @@ func TestOAuthIntrospect(t *testing.T) {
 	if !maps.Equal(r.body, want) {
 		t.Fatalf("introspection %s\nwant %v", r.raw, want)
 	}
+	// A first-party access token is active too, but it is no OAuth grant: it
+	// shows no scope and no client, as the token itself carries neither.
+	first := e.call("POST", "/login", "", `{"username":"test","password":"test"}`).want(t, 200, "")
+	fr := e.oauthCall("/oauth/introspect", "token", first.str("access_token"), "basic", rs).wantOAuth(t, 200, "")
+	if fr.body["active"] != true || fr.body["scope"] != nil || fr.body["client_id"] != nil || fr.str("username") != "test" {
+		t.Fatalf("first-party access token introspection %s: want active, no scope, no client_id", fr.raw)
+	}
 	// A refresh token, shown by its own client only; showing an old generation
 	// is no use of it (the session survives).
 	own := e.oauthLogin("basic", rs)

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"path"
 	"runtime/debug"
@@ -42,10 +41,10 @@ type Config struct {
 	// Limiter limits failed logins; nil means ratelimit defaults.
 	Limiter *ratelimit.Limiter
 	// TrustedProxies are the peers whose X-Forwarded-For header is believed
-	// (see ParseTrustedProxies). Behind a load balancer, list its addresses:
+	// (see httpauth.ParseTrustedProxies). Behind a load balancer, list its addresses:
 	// the login rate limit and the session list then see each client's own
 	// address instead of the balancer's. Empty: the header is ignored.
-	TrustedProxies []netip.Prefix
+	TrustedProxies httpauth.TrustedProxies
 	// Logger receives one line per request and every server-side failure; nil
 	// discards them. Tokens, passwords and secrets are never logged.
 	Logger *slog.Logger
@@ -58,7 +57,7 @@ type Server struct {
 	clients *oauth.Clients
 	mw      *httpauth.Middleware
 	limit   *ratelimit.Limiter
-	trusted []netip.Prefix
+	trusted httpauth.TrustedProxies
 	log     *slog.Logger
 	reg     bool
 	mux     *http.ServeMux
@@ -206,7 +205,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 				}
 			}
 			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-				"duration", time.Since(start), "ip", s.clientIP(r))
+				"duration", time.Since(start), "ip", s.trusted.ClientIP(r))
 		}()
 		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != p {
 			// ServeMux would answer an unclean path with an HTML redirect.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
-	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
@@ -54,7 +52,7 @@ type options struct {
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 
 	locations []httpauth.Location
-	proxies   []netip.Prefix
+	proxies   httpauth.TrustedProxies
 	secretEnv string // LATCHKEY_SECRET, never a flag
 }
 
@@ -93,7 +91,7 @@ func (o *options) finish(getenv func(string) string) error {
 		return usageError{err.Error()}
 	}
 	o.locations = locs
-	if o.proxies, err = server.ParseTrustedProxies(o.trustedProxies); err != nil {
+	if o.proxies, err = httpauth.ParseTrustedProxies(o.trustedProxies); err != nil {
 		return usagef("--trusted-proxies: %v", err)
 	}
 	if o.storePool < 0 || o.storePool > 10000 {
