@@ -33,7 +33,7 @@ func TestHashVerify(t *testing.T) {
 
 func TestDefaultIsArgon2idProfile(t *testing.T) {
 	h, err := password.Hash("x", password.Default)
-	if err != nil || !strings.Contains(h, "$m=19456,t=2,p=1$") {
+	if err != nil || !strings.Contains(h, "$m=7168,t=5,p=1$") {
 		t.Fatalf("default hash = %q, %v", h, err)
 	}
 	if password.NeedsRehash(h, password.Default) || !password.NeedsRehash(h, cheap) {

@@ -8,6 +8,9 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/internal/memlimit"
 )
 
 // usageError is a mistake in the command line; main exits 2 for it.
@@ -59,6 +62,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		if len(pos) > 0 {
 			return usagef("serve takes no arguments, got %q", pos)
 		}
+		if getenv("GOGC") == "" && getenv("GOMEMLIMIT") == "" {
+			memlimit.Follow(ctx, serveMemory)
+		}
 		return serve(ctx, o, stderr)
 	case "bench":
 		return bench(ctx, rest, stdout, stderr)
@@ -86,6 +92,12 @@ func version() string {
 
 // parseOptions parses the flags shared by every command, then fills each flag
 // not given on the command line from its LATCHKEY_ environment variable.
+// serveMemory is the server's garbage-collector policy unless GOGC or
+// GOMEMLIMIT is set: collect rarely while the heap is small, and cap the
+// garbage password hashes leave at 44 MiB, or 1.5 × the live heap once that is
+// larger (docs/benchmarks.md, Memory).
+var serveMemory = memlimit.Policy{GCPercent: 200, Floor: 44 << 20, Factor: 1.5, Every: time.Second}
+
 func parseOptions(name string, args []string, getenv func(string) string, stderr io.Writer) (*options, []string, error) {
 	fs := flag.NewFlagSet("latchkey "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
