@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -47,6 +48,7 @@ type setup struct {
 	closedSignup    bool
 	insecureCookies bool
 	trustedProxies  httpauth.TrustedProxies
+	logger          *slog.Logger
 }
 
 func newEnv(t testing.TB, opts ...func(*setup)) *env {
@@ -94,7 +96,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 		t.Fatal(err)
 	}
 	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies,
-		TrustedProxies: s.trustedProxies})
+		TrustedProxies: s.trustedProxies, Logger: s.logger})
 	if err != nil {
 		t.Fatal(err)
 	}

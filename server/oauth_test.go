@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -468,9 +470,19 @@ func TestOAuthMetadataIssuerPath(t *testing.T) {
 		}
 	}
 	e.call("GET", "/.well-known/oauth-authorization-server/tenant", "", "").want(t, 404, "not_found")
-	// Issuers no route can hold get none, and the server still starts.
-	for _, iss := range []string{"latchkey", "https://a.example/x y", "https://a.example/{x}", "https://a.example/a/../b", "https://a.example/%2e"} {
-		e := newEnv(t, func(s *setup) { s.cfg = func(c *latchkey.Config) { c.Issuer = iss } })
+	// Issuers no route can hold get none, and the server still starts; one
+	// with a path says so in the log.
+	for iss, warns := range map[string]bool{"latchkey": false, "https://a.example": false, "https://a.example/x y": true,
+		"https://a.example/{x}": true, "https://a.example/a/../b": true, "https://a.example/%2e": true} {
+		var logs bytes.Buffer
+		e := newEnv(t, func(s *setup) {
+			s.cfg = func(c *latchkey.Config) { c.Issuer = iss }
+			s.logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		// Read before any request: the server logs requests as they end.
+		if got := strings.Contains(logs.String(), "no RFC 8414 metadata route"); got != warns {
+			t.Errorf("issuer %q: warned %v, want %v; log:\n%s", iss, got, warns, logs.String())
+		}
 		if r := e.call("GET", "/.well-known/oauth-authorization-server", "", "").want(t, 200, ""); r.str("issuer") != iss {
 			t.Fatalf("issuer %q: metadata %s", iss, r.raw)
 		}

@@ -113,10 +113,13 @@ func (s *Server) routes() {
 		handle("/oauth/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthRevoke)})
 		handle("/oauth/introspect", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthIntrospect)})
 		handle("/.well-known/oauth-authorization-server", map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
-		if p := issuerPath(s.auth.Config().Issuer); p != "" {
+		iss := s.auth.Config().Issuer
+		if p := issuerPath(iss); p != "" {
 			// RFC 8414 §3.1: an issuer with a path has its metadata under the
 			// well-known prefix followed by that path.
 			handle("/.well-known/oauth-authorization-server"+p, map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
+		} else if u, err := url.Parse(iss); err == nil && u.Host != "" && strings.Trim(u.Path, "/") != "" {
+			s.log.Warn("the issuer's path has no RFC 8414 metadata route (percent-escapes, braces, dot segments or non-ASCII); clients must be given the metadata URL", "issuer", iss)
 		}
 	}
 	handle("/openapi.json", map[string]http.Handler{"GET": http.HandlerFunc(s.openapi)})
