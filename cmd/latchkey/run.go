@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return usagef("serve takes no arguments, got %q", pos)
 		}
 		if getenv("GOGC") == "" && getenv("GOMEMLIMIT") == "" {
-			memlimit.Follow(ctx, serveMemory)
+			defer memlimit.Follow(serveMemory)()
 		}
 		return serve(ctx, o, stderr)
 	case "bench":
@@ -90,14 +90,15 @@ func version() string {
 	return "(devel)"
 }
 
-// parseOptions parses the flags shared by every command, then fills each flag
-// not given on the command line from its LATCHKEY_ environment variable.
 // serveMemory is the server's garbage-collector policy unless GOGC or
 // GOMEMLIMIT is set: collect rarely while the heap is small, and cap the
-// garbage password hashes leave at 44 MiB, or 1.5 × the live heap once that is
-// larger (docs/benchmarks.md, Memory).
-var serveMemory = memlimit.Policy{GCPercent: 200, Floor: 44 << 20, Factor: 1.5, Every: time.Second}
+// garbage password hashes leave at 44 MiB, or twice the live heap plus the
+// runtime's other memory once that is larger, as Go's default would
+// (docs/benchmarks.md, Memory).
+var serveMemory = memlimit.Policy{GCPercent: 200, Floor: 44 << 20, Factor: 2, Every: time.Second}
 
+// parseOptions parses the flags shared by every command, then fills each flag
+// not given on the command line from its LATCHKEY_ environment variable.
 func parseOptions(name string, args []string, getenv func(string) string, stderr io.Writer) (*options, []string, error) {
 	fs := flag.NewFlagSet("latchkey "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
