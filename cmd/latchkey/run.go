@@ -92,9 +92,8 @@ func version() string {
 
 // serveMemory is the server's garbage-collector policy unless GOGC or
 // GOMEMLIMIT is set: collect rarely while the heap is small, and cap the
-// garbage password hashes leave at 44 MiB, or twice the live heap plus the
-// runtime's other memory once that is larger, as Go's default would
-// (docs/benchmarks.md, Memory).
+// garbage password hashes leave at 44 MiB, or at what Go's default pacing
+// would allow once the process is larger (docs/benchmarks.md, Memory).
 var serveMemory = memlimit.Policy{GCPercent: 200, Floor: 44 << 20, Factor: 2, Every: time.Second}
 
 // parseOptions parses the flags shared by every command, then fills each flag

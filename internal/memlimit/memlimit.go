@@ -7,7 +7,8 @@
 // leaves megabytes of garbage that GOGC lets pile up to twice what is live.
 //
 // Follow sets a generous GOGC and a soft memory limit that follows the
-// process: max(floor, factor × live heap + the runtime's other memory). With a
+// process: max(floor, live heap + (factor-1) × (live heap + stacks + globals) +
+// the runtime's other memory). With a
 // small live heap the floor binds and the collector runs rarely; during a
 // burst of hashes the limit caps the garbage; and when the live heap or the
 // goroutine stacks grow (many connections) the limit grows with them, so the
@@ -26,14 +27,18 @@ import (
 type Policy struct {
 	GCPercent int           // GOGC while the limit does not bind
 	Floor     int64         // bytes: the limit never goes below this
-	Factor    float64       // the limit allows Factor × the live heap, plus the runtime's non-heap memory
+	Factor    float64       // like 1 + GOGC/100 above the floor: the heap may grow by (Factor-1) × (live heap + stacks + globals)
 	Every     time.Duration // how often the heap is read; zero means a second
 }
 
-// Limit is the memory limit p sets for a live heap of live bytes while the
-// runtime holds nonHeap bytes outside the heap (stacks, metadata, buffers).
-func (p Policy) Limit(live, nonHeap uint64) int64 {
-	return max(p.Floor, int64(p.Factor*float64(live))+int64(nonHeap))
+// Limit is the memory limit p sets for a live heap of live bytes, roots bytes
+// of goroutine stacks and globals that the collector scans, and nonHeap bytes
+// the runtime holds outside the heap (stacks included). Like Go's own pacer,
+// it lets the heap grow by (Factor-1) × (live + roots) beyond what is live, so
+// deep stacks buy garbage room as they do at the default.
+func (p Policy) Limit(live, roots, nonHeap uint64) int64 {
+	grow := (p.Factor - 1) * float64(live+roots)
+	return max(p.Floor, int64(float64(live)+grow)+int64(nonHeap))
 }
 
 // The process's settings are global, so one policy is in force at a time:
@@ -87,6 +92,8 @@ var classes = []string{
 	"/memory/classes/heap/free:bytes",
 	"/memory/classes/heap/released:bytes",
 	"/gc/heap/live:bytes",
+	"/gc/scan/stack:bytes",
+	"/gc/scan/globals:bytes",
 }
 
 func follow(ctx context.Context, p Policy, done chan struct{}) {
@@ -107,7 +114,7 @@ func follow(ctx context.Context, p Policy, done chan struct{}) {
 			return
 		case <-t.C:
 			metrics.Read(samples)
-			var v [6]uint64
+			var v [8]uint64
 			for i, s := range samples {
 				if s.Value.Kind() != metrics.KindUint64 {
 					return // not this runtime's metrics: keep the floor
@@ -119,7 +126,7 @@ func follow(ctx context.Context, p Policy, done chan struct{}) {
 			if v[0] > heap {
 				nonHeap = v[0] - heap
 			}
-			debug.SetMemoryLimit(p.Limit(v[5], nonHeap))
+			debug.SetMemoryLimit(p.Limit(v[5], v[6]+v[7], nonHeap))
 		}
 	}
 }

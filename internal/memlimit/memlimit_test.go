@@ -3,6 +3,8 @@ package memlimit_test
 import (
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,38 +30,80 @@ func waitLimit(t *testing.T, what string, ok func(int64) bool) {
 	}
 }
 
+// stacks reads the memory the runtime holds for goroutine stacks, and the
+// part of it the collector scans.
+func stacks() (held, scanned int64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/stacks:bytes"}, {Name: "/gc/scan/stack:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
+}
+
+// deep parks a goroutine on release with about 16 KiB of stack in use.
+func deep(n int, release chan struct{}) {
+	var pad [1024]byte
+	if n > 0 {
+		deep(n-1, release)
+	} else {
+		<-release
+	}
+	runtime.KeepAlive(pad)
+}
+
 func TestLimitFollowsTheProcess(t *testing.T) {
 	prevLimit, prevGC := debug.SetMemoryLimit(-1), gcPercent()
-	stop := memlimit.Follow(memlimit.Policy{GCPercent: 200, Floor: 32 << 20, Factor: 1.5, Every: 5 * time.Millisecond})
+	stop := memlimit.Follow(memlimit.Policy{GCPercent: 200, Floor: 32 << 20, Factor: 1.5, Every: time.Millisecond})
 	if got := gcPercent(); got != 200 {
 		t.Fatalf("GOGC = %d, want 200", got)
 	}
 	// A small live heap: the floor binds.
-	runtime.GC()
+	debug.FreeOSMemory()
 	waitLimit(t, "small heap", func(l int64) bool { return l == 32<<20 })
 
-	// A live heap well above the floor raises the limit to 1.5 × it and more.
+	// A 64 MiB live heap and 2,000 deep goroutines: the limit allows 1.5 ×
+	// the heap, plus the stacks themselves, plus half of them as room to grow.
 	hold := make([][]byte, 0, 64)
 	for range 64 {
 		hold = append(hold, make([]byte, 1<<20))
 	}
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2000 {
+		wg.Go(func() { deep(16, release) })
+	}
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // on failure too
+	time.Sleep(50 * time.Millisecond)
 	runtime.GC()
-	waitLimit(t, "64 MiB live", func(l int64) bool { return l >= 96<<20 && l < 160<<20 })
+	held, scanned := stacks()
+	if held < 16<<20 || scanned < 8<<20 {
+		t.Fatalf("the goroutines hold only %d MiB of stack, %d MiB scanned", held>>20, scanned>>20)
+	}
+	// 1.5 × 64 MiB, the stacks held, half the scanned stacks; a little slack
+	// for the heap's own bookkeeping.
+	want := 96<<20 + held + scanned/2 - 4<<20
+	waitLimit(t, "64 MiB live with deep stacks", func(l int64) bool { return l >= want })
+	free()
+	wg.Wait()
 	runtime.KeepAlive(hold)
 
 	// Released again, it comes back down to the floor.
 	hold = nil
-	runtime.GC()
+	debug.FreeOSMemory()
 	waitLimit(t, "released", func(l int64) bool { return l == 32<<20 })
 
 	stop()
-	if got, gc := debug.SetMemoryLimit(-1), gcPercent(); got != prevLimit || gc != prevGC {
-		t.Fatalf("after stop: limit %d GOGC %d, want %d and %d", got, gc, prevLimit, prevGC)
+	check := func(when string) {
+		if got, gc := debug.SetMemoryLimit(-1), gcPercent(); got != prevLimit || gc != prevGC {
+			t.Fatalf("%s: limit %d GOGC %d, want %d and %d", when, got, gc, prevLimit, prevGC)
+		}
 	}
+	check("after stop")
+	// The policy's goroutine has ended: no later tick sets a limit again.
+	time.Sleep(20 * time.Millisecond)
+	check("20 ms after stop")
 	stop() // a second call changes nothing
-	if got := debug.SetMemoryLimit(-1); got != prevLimit {
-		t.Fatalf("a second stop changed the limit to %d", got)
-	}
+	check("after a second stop")
 }
 
 // Two servers in one process: the policy holds until the last one stops,
@@ -80,19 +124,26 @@ func TestOverlappingFollows(t *testing.T) {
 	}
 }
 
+// A zero interval means the default, not a panic.
+func TestZeroInterval(t *testing.T) {
+	stop := memlimit.Follow(memlimit.Policy{GCPercent: 100, Floor: 64 << 20, Factor: 2})
+	time.Sleep(10 * time.Millisecond)
+	stop()
+}
+
 func TestLimit(t *testing.T) {
 	p := memlimit.Policy{Floor: 44 << 20, Factor: 2}
 	for _, tc := range []struct {
-		live, nonHeap uint64
-		want          int64
+		live, roots, nonHeap uint64
+		want                 int64
 	}{
-		{0, 8 << 20, 44 << 20},
-		{10 << 20, 8 << 20, 44 << 20},
-		{100 << 20, 8 << 20, 208 << 20},
-		{10 << 20, 100 << 20, 120 << 20}, // many goroutine stacks
+		{0, 0, 8 << 20, 44 << 20},
+		{10 << 20, 1 << 20, 8 << 20, 44 << 20},
+		{100 << 20, 1 << 20, 8 << 20, 209 << 20},
+		{10 << 20, 100 << 20, 100 << 20, 220 << 20}, // many deep goroutine stacks
 	} {
-		if got := p.Limit(tc.live, tc.nonHeap); got != tc.want {
-			t.Errorf("Limit(%d MiB live, %d MiB other) = %d MiB, want %d MiB", tc.live>>20, tc.nonHeap>>20, got>>20, tc.want>>20)
+		if got := p.Limit(tc.live, tc.roots, tc.nonHeap); got != tc.want {
+			t.Errorf("Limit(%d MiB live, %d MiB roots, %d MiB other) = %d MiB, want %d MiB", tc.live>>20, tc.roots>>20, tc.nonHeap>>20, got>>20, tc.want>>20)
 		}
 	}
 }
