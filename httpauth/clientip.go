@@ -79,7 +79,7 @@ func (t TrustedProxies) ClientIP(r *http.Request) string {
 	}
 	addr := peer.Addr().Unmap().WithZone("")
 	if len(t) == 0 || !t.Contains(addr) {
-		return addr.String()
+		return canonical(r.RemoteAddr, addr)
 	}
 	hops := r.Header.Values("X-Forwarded-For")
 	read := 0
@@ -103,6 +103,17 @@ func (t TrustedProxies) ClientIP(r *http.Request) string {
 			}
 			line = line[:cut]
 		}
+	}
+	return addr.String()
+}
+
+// canonical is addr as text: the host part of remoteAddr when that already is
+// the canonical form, as net/http writes it, so that the common case of every
+// request allocates nothing.
+func canonical(remoteAddr string, addr netip.Addr) string {
+	var buf [64]byte
+	if host, _, err := net.SplitHostPort(remoteAddr); err == nil && host == string(addr.AppendTo(buf[:0])) {
+		return host
 	}
 	return addr.String()
 }

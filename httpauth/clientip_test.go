@@ -54,6 +54,21 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
+// Every logged request asks for its client's address: a direct peer's costs
+// no allocation, whether or not proxies are configured.
+func TestClientIPDirectPeerAllocatesNothing(t *testing.T) {
+	trusted, _ := httpauth.ParseTrustedProxies("10.0.0.1")
+	for _, peer := range []string{"203.0.113.5:1234", "[2001:db8::5]:443"} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		for _, tp := range []httpauth.TrustedProxies{nil, trusted} {
+			if n := testing.AllocsPerRun(100, func() { tp.ClientIP(r) }); n != 0 {
+				t.Errorf("ClientIP of direct peer %s with %d proxies: %v allocations", peer, len(tp), n)
+			}
+		}
+	}
+}
+
 func TestParseTrustedProxies(t *testing.T) {
 	got, err := httpauth.ParseTrustedProxies(" 10.0.0.0/8,192.0.2.7, fd00::/8,::ffff:172.16.0.0/108,,10.1.2.3/8 ")
 	if err != nil {
