@@ -114,11 +114,12 @@ func (s *Server) routes() {
 		handle("/oauth/introspect", map[string]http.Handler{"POST": http.HandlerFunc(s.oauthIntrospect)})
 		handle("/.well-known/oauth-authorization-server", map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
 		iss := s.auth.Config().Issuer
-		if p := issuerPath(iss); p != "" {
+		switch p, ok := issuerPath(iss); {
+		case p != "" && ok:
 			// RFC 8414 §3.1: an issuer with a path has its metadata under the
 			// well-known prefix followed by that path.
 			handle("/.well-known/oauth-authorization-server"+p, map[string]http.Handler{"GET": http.HandlerFunc(s.oauthMetadata)})
-		} else if u, err := url.Parse(iss); err == nil && u.Host != "" && strings.Trim(u.Path, "/") != "" {
+		case p != "":
 			s.log.Warn("the issuer's path has no RFC 8414 metadata route (percent-escapes, braces, dot segments or non-ASCII); clients must be given the metadata URL", "issuer", iss)
 		}
 	}
@@ -128,18 +129,17 @@ func (s *Server) routes() {
 	}))
 }
 
-// issuerPath is the path of an issuer URL without its trailing slash, or ""
-// when it has none (or is not a URL at all) or no mux pattern could hold it.
-func issuerPath(issuer string) string {
+// issuerPath is the path of an issuer URL without its trailing slash ("" when
+// it has none or is not a URL), and whether a mux pattern can hold it.
+func issuerPath(issuer string) (p string, ok bool) {
 	u, err := url.Parse(issuer)
-	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-		return ""
+	if err != nil || u.Host == "" {
+		return "", false
 	}
-	p := strings.TrimSuffix(u.Path, "/")
-	if p == "" || p != u.EscapedPath() && p+"/" != u.EscapedPath() || strings.ContainsAny(p, "{}") || p != path.Clean(p) {
-		return ""
-	}
-	return p
+	p = strings.TrimSuffix(u.Path, "/")
+	ok = u.RawQuery == "" && u.Fragment == "" && (p == u.EscapedPath() || p+"/" == u.EscapedPath()) &&
+		!strings.ContainsAny(p, "{}") && p == path.Clean(p)
+	return p, ok
 }
 
 // allow dispatches on the method, answering 405 with an Allow header for any
