@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -379,5 +380,38 @@ func TestAdminLeavesKeysAlone(t *testing.T) {
 	}
 	if strings.Contains(rotated.String(), "EdDSA") {
 		t.Fatalf("keys rotate switched the algorithm:\n%s", rotated.String())
+	}
+}
+
+// gcPercent reads GOGC (SetGCPercent is the only way to read it).
+func gcPercent() int {
+	v := debug.SetGCPercent(100)
+	debug.SetGCPercent(v)
+	return v
+}
+
+// serve applies its collector policy while it runs, unless the operator set
+// GOGC or GOMEMLIMIT, and leaves the process as it found it.
+func TestServeCollectorPolicy(t *testing.T) {
+	before, limit := gcPercent(), debug.SetMemoryLimit(-1)
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{nil, serveMemory.GCPercent},
+		{map[string]string{"GOGC": "100"}, before},
+		{map[string]string{"GOMEMLIMIT": "1GiB"}, before},
+	} {
+		db := "sqlite:" + filepath.Join(t.TempDir(), "gc.db")
+		_, _, stop := startServe(t, []string{"--store", db}, tc.env)
+		if got := gcPercent(); got != tc.want {
+			t.Errorf("env %v: GOGC %d while serving, want %d", tc.env, got, tc.want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got, l := gcPercent(), debug.SetMemoryLimit(-1); got != before || l != limit {
+			t.Fatalf("env %v: after serve GOGC %d limit %d, want %d and %d", tc.env, got, l, before, limit)
+		}
 	}
 }
