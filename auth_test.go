@@ -38,9 +38,9 @@ func (c *counting) RotateSession(ctx context.Context, id string, r store.Rotatio
 	return c.Store.RotateSession(ctx, id, r)
 }
 
-func (c *counting) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
+func (c *counting) RevokeSession(ctx context.Context, rev store.Revocation, reason string) error {
 	c.writes.Add(1)
-	return c.Store.RevokeSession(ctx, id, reason, rev)
+	return c.Store.RevokeSession(ctx, rev, reason)
 }
 
 // withCRC fixes the checksum of a raw refresh token.
@@ -202,6 +202,8 @@ func TestConcurrentRefreshAdvancesOnce(t *testing.T) {
 	}
 }
 
+// Property 9: logging out a session makes Verify refuse its access token on
+// this node at once.
 func TestRevocationReachesVerifier(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -213,7 +215,7 @@ func TestRevocationReachesVerifier(t *testing.T) {
 	if p.UserID != "user-1" || p.SessionID != tok.SessionID || !p.Fresh {
 		t.Fatalf("principal = %+v", p)
 	}
-	if err := f.auth.Logout(ctx, p, latchkey.ScopeLocal); err != nil {
+	if err := f.auth.Logout(ctx, p, latchkey.LogoutLocal); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.auth.Verify(ctx, tok.AccessToken); !errors.Is(err, latchkey.ErrTokenRevoked) {
@@ -221,15 +223,15 @@ func TestRevocationReachesVerifier(t *testing.T) {
 	}
 }
 
-// A second Auth on the same store (another node) learns a revocation from the
-// feed within the revocation delay.
+// Property 9: a second Auth on the same store (another node) learns a
+// revocation from the feed within the revocation delay.
 func TestRevocationReachesOtherNode(t *testing.T) {
 	f, b := twoNodes(t)
 	tok := f.login(t)
 	if _, err := b.Verify(context.Background(), tok.AccessToken); err != nil {
 		t.Fatalf("node B refuses a valid token: %v", err)
 	}
-	if err := f.auth.RevokeSession(context.Background(), tok.SessionID, latchkey.ReasonAdmin); err != nil {
+	if err := f.auth.Revoke(context.Background(), latchkey.RevokeOptions{SessionID: tok.SessionID, Reason: latchkey.ReasonAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	waitRevoked(t, b, tok.AccessToken)
@@ -316,9 +318,9 @@ func TestErrorIsComparesCode(t *testing.T) {
 	}
 }
 
-// Verify remembers checked tokens, but a remembered token still expires and
-// is still refused once its session is revoked; a token differing in one byte
-// is checked afresh.
+// Properties 7 and 9: Verify remembers checked tokens, but a remembered token
+// still expires (token_expired, not invalid_token) and is still refused once
+// its session is revoked; a token differing in one byte is checked afresh.
 func TestVerifiedCacheHonoursExpiryAndRevocation(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -347,7 +349,7 @@ func TestVerifiedCacheHonoursExpiryAndRevocation(t *testing.T) {
 	if _, err := f.auth.Verify(ctx, other.AccessToken); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.auth.RevokeSession(ctx, other.SessionID, latchkey.ReasonAdmin); err != nil {
+	if err := f.auth.Revoke(ctx, latchkey.RevokeOptions{SessionID: other.SessionID, Reason: latchkey.ReasonAdmin}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.auth.Verify(ctx, other.AccessToken); !errors.Is(err, latchkey.ErrTokenRevoked) {
@@ -355,9 +357,9 @@ func TestVerifiedCacheHonoursExpiryAndRevocation(t *testing.T) {
 	}
 }
 
-// An expired access token whose signing key has since been retired and
-// deleted is still answered token_expired (so the client refreshes), and,
-// presented with a refresh, does not strand the session.
+// Properties 7 and 8: an expired access token whose signing key has since
+// been retired and deleted is still answered token_expired (so the client
+// refreshes), and, presented with a refresh, does not strand the session.
 func TestExpiredTokenOfRetiredKey(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -378,28 +380,52 @@ func TestExpiredTokenOfRetiredKey(t *testing.T) {
 	}
 }
 
-// An access token revoked through RevokeToken (RFC 7009) on one node is
-// refused by another within the revocation delay: the revocation is in the
-// store's feed, not only in the revoking node's memory.
+// Property 9: an access token revoked through RevokeToken (RFC 7009) on one
+// node is refused by another within the revocation delay: the revocation is in
+// the store's feed, not only in the revoking node's memory.
 func TestRevokedAccessTokenReachesOtherNode(t *testing.T) {
 	f, b := twoNodes(t)
 	ctx := context.Background()
-	tok, err := f.auth.Login(ctx, "u1", latchkey.LoginOptions{ClientID: "app"})
+	app := latchkey.Client{ID: "app", Registration: "app-1"}
+	tok, err := f.auth.Login(ctx, "u1", latchkey.LoginOptions{Client: app})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Verify(ctx, tok.AccessToken); err != nil {
 		t.Fatalf("node B refuses a valid token: %v", err)
 	}
-	if err := f.auth.RevokeToken(ctx, tok.AccessToken, "other", time.Time{}); !errors.Is(err, latchkey.ErrUnauthorizedClient) {
+	if err := f.auth.RevokeToken(ctx, tok.AccessToken, latchkey.Client{ID: "other", Registration: "other-1"}); !errors.Is(err, latchkey.ErrUnauthorizedClient) {
 		t.Fatalf("revocation by another client = %v, want unauthorized_client", err)
 	}
-	if err := f.auth.RevokeToken(ctx, tok.AccessToken, "app", time.Time{}); err != nil {
+	if err := f.auth.RevokeToken(ctx, tok.AccessToken, app); err != nil {
 		t.Fatal(err)
 	}
 	waitRevoked(t, b, tok.AccessToken)
 	// Only that token: the session refreshes on either node.
-	if _, err := b.Refresh(ctx, tok.RefreshToken, latchkey.RefreshOptions{ClientID: "app"}); err != nil {
+	if _, err := b.Refresh(ctx, tok.RefreshToken, latchkey.RefreshOptions{Client: app}); err != nil {
 		t.Fatalf("the session of a revoked access token: %v", err)
+	}
+}
+
+// Config hands out the configuration in effect but never the secret, and
+// DeriveKey gives each purpose its own key while refusing the purposes
+// latchkey keeps for itself.
+func TestConfigHidesSecretAndDeriveKey(t *testing.T) {
+	f := newFixture(t, nil)
+	if s := f.auth.Config().Secret; s != nil {
+		t.Fatalf("Config().Secret = %x, want nil", s)
+	}
+	k1, err := f.auth.DeriveKey("app sessions v1")
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("DeriveKey = %x, %v", k1, err)
+	}
+	k2, _ := f.auth.DeriveKey("app sessions v2")
+	if bytes.Equal(k1, k2) || bytes.Contains(k1, f.secret[:8]) {
+		t.Fatal("derived keys are not independent of each other and of the secret")
+	}
+	for _, reserved := range []string{"", "key sealing v1", "refresh token mac v1"} {
+		if k, err := f.auth.DeriveKey(reserved); err == nil {
+			t.Errorf("DeriveKey(%q) = %x, want a refusal", reserved, k)
+		}
 	}
 }

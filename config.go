@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -26,7 +28,9 @@ const (
 // Config configures an Auth. The zero value of every field but Store and Secret
 // is a safe default.
 type Config struct {
-	// Store keeps sessions, revocations and signing keys. Required.
+	// Store keeps sessions, revocations and signing keys: the core contract
+	// only (accounts and OAuth clients are the server's, not the library's).
+	// Required.
 	Store store.Store
 	// Secret is the deployment secret: at least 32 random bytes (see ParseSecret).
 	// Signing keys are sealed and refresh tokens authenticated under keys derived
@@ -37,7 +41,7 @@ type Config struct {
 	Issuer string
 	// Audience is the "aud" of access tokens; default "latchkey".
 	Audience string
-	// SigningAlg is EdDSA (default), ES256, RS256 or HS256.
+	// SigningAlg is one of keys.Algorithms(): EdDSA (default), ES256, RS256 or HS256.
 	SigningAlg string
 
 	// AccessTTL is the access token lifetime; default 15 minutes.
@@ -87,12 +91,12 @@ func (c *Config) setDefaults() error {
 	if c.Audience == "" {
 		c.Audience = "latchkey"
 	}
-	switch c.SigningAlg {
-	case "":
-		c.SigningAlg = "EdDSA"
-	case "EdDSA", "ES256", "RS256", "HS256":
-	default:
-		return fmt.Errorf("latchkey: signing algorithm %q is not one of EdDSA, ES256, RS256, HS256", c.SigningAlg)
+	algs := keys.Algorithms()
+	if c.SigningAlg == "" {
+		c.SigningAlg = algs[0]
+	}
+	if !slices.Contains(algs, c.SigningAlg) {
+		return fmt.Errorf("latchkey: signing algorithm %q is not one of %s", c.SigningAlg, strings.Join(algs, ", "))
 	}
 	def := func(d *time.Duration, v time.Duration, name string) error {
 		if *d == 0 {

@@ -1,8 +1,12 @@
 package latchkey
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // Code is a public error code of the HTTP API ("token_expired", "refresh_reused", …).
@@ -108,3 +112,40 @@ var (
 	ErrInvalidClient      = &Error{Code: CodeInvalidClient, Message: "The client is unknown or its authentication failed."}
 	ErrUnauthorizedClient = &Error{Code: CodeUnauthorizedClient, Message: "The token was issued to another client."}
 )
+
+// The library's own refinements of the sentinels: each refusal has one
+// message, written here once.
+var (
+	errRefreshMissing      = ErrMissingToken.WithMessage("A refresh token is required.")
+	errRefreshMalformed    = ErrInvalidToken.WithMessage("The refresh token is malformed or forged.")
+	errAccessForRefresh    = ErrWrongTokenType.WithMessage("An access token was presented where a refresh token is required.")
+	errRefreshForAccess    = ErrWrongTokenType.WithMessage("A refresh token was presented where an access token is required.")
+	errSessionUnknown      = ErrInvalidToken.WithMessage("The refresh token's session is unknown.")
+	errOtherClient         = ErrInvalidToken.WithMessage("The refresh token was issued to another client.")
+	errRefreshAhead        = ErrInvalidToken.WithMessage("The refresh token does not match its session's state.")
+	errSessionRevoked      = ErrTokenRevoked.WithMessage("The session of this refresh token has been revoked.")
+	errEndedByReplay       = ErrRefreshReused.WithMessage("This session was ended because an older refresh token of it was replayed, which means a copy of it was stolen; sign in again.")
+	errBindingMissing      = ErrMissingToken.WithMessage("This server requires the session's access token with the refresh token.")
+	errBindingOtherSession = ErrInvalidToken.WithMessage("The access token belongs to another session than the refresh token.")
+	errAccessExpired       = ErrTokenExpired.WithMessage("The access token has expired.")
+	errAccessInvalid       = ErrInvalidToken.WithMessage("The access token is malformed, forged or not for this service.")
+	errNotAccess           = ErrWrongTokenType.WithMessage("The token is not an access token.")
+	errNoSuchSession       = ErrNotFound.WithMessage("No such session.")
+)
+
+// unavailable is the error for a store that failed.
+func unavailable(err error) *Error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return ErrUnavailable.WithMessage("The request was cancelled or timed out.").WithCause(err)
+	}
+	return ErrUnavailable.WithCause(err)
+}
+
+// sessionStoreError is the error for a failed read or swap of the session a
+// refresh token names: unknown, or the store failed.
+func sessionStoreError(err error) *Error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errSessionUnknown.WithCause(err)
+	}
+	return unavailable(err)
+}

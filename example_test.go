@@ -36,7 +36,7 @@ func Example() {
 	fmt.Println(next.RefreshToken != pair.RefreshToken)
 
 	// Logging out revokes the session's tokens.
-	_ = auth.Logout(ctx, p, latchkey.ScopeLocal)
+	_ = auth.Logout(ctx, p, latchkey.LogoutLocal)
 	_, err = auth.Verify(ctx, next.AccessToken)
 	fmt.Println(err.(*latchkey.Error).Code)
 	// Output:

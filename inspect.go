@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/latchkey/latchkey/accesstoken"
 	"github.com/latchkey/latchkey/refreshtoken"
 	"github.com/latchkey/latchkey/store"
 )
@@ -28,9 +29,10 @@ type TokenInfo struct {
 	// the refresh token's generation.
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	// SessionCreatedAt is when the session began: a client registered after
-	// it (removed and added again) must not be shown it.
-	SessionCreatedAt time.Time
+	// ClientRegistration is the registration of the client the session was
+	// issued to (Client.Registration): a token of an earlier registration of
+	// the same client id (removed and added again) is not the client's.
+	ClientRegistration string
 }
 
 // Inspect reports whether token is active now and what it names, for token
@@ -64,44 +66,42 @@ func (a *Auth) Inspect(ctx context.Context, token string) (TokenInfo, error) {
 		return TokenInfo{}, ErrTokenRevoked
 	}
 	return TokenInfo{Type: AccessTokenType, UserID: p.UserID, SessionID: p.SessionID, ClientID: p.ClientID,
-		Scope: clientScope(p.ClientID), TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt, SessionCreatedAt: s.CreatedAt}, nil
+		Scope: clientScope(p.ClientID), TokenID: p.TokenID, Fresh: p.Fresh, IssuedAt: p.IssuedAt, ExpiresAt: p.ExpiresAt,
+		ClientRegistration: s.ClientRegistration}, nil
 }
 
 func (a *Auth) inspectRefresh(ctx context.Context, token string) (TokenInfo, error) {
 	tok, err := a.codec.Decode(token)
 	if err != nil {
-		return TokenInfo{}, ErrInvalidToken.WithCause(err)
+		return TokenInfo{}, errRefreshMalformed.WithCause(err)
 	}
 	s, err := a.st.Session(ctx, tok.Session.String())
-	if errors.Is(err, store.ErrNotFound) {
-		return TokenInfo{}, ErrInvalidToken.WithMessage("The refresh token's session is unknown.")
-	}
 	if err != nil {
-		return TokenInfo{}, unavailable(err)
+		return TokenInfo{}, sessionStoreError(err)
 	}
 	switch now := a.cfg.Now(); {
 	case s.Revoked():
 		return TokenInfo{}, ErrTokenRevoked
-	case !live(s, now):
+	case !s.Live(now):
 		return TokenInfo{}, ErrSessionExpired
 	case tok.Generation != s.Generation:
 		return TokenInfo{}, ErrInvalidToken.WithMessage("The refresh token has been rotated.")
 	}
 	return TokenInfo{Type: RefreshTokenType, UserID: s.UserID, SessionID: s.ID, ClientID: s.ClientID,
-		Scope: clientScope(s.ClientID), IssuedAt: s.RotatedAt, ExpiresAt: earliest(s.IdleExpiresAt, s.ExpiresAt), SessionCreatedAt: s.CreatedAt}, nil
+		Scope: clientScope(s.ClientID), IssuedAt: s.RotatedAt, ExpiresAt: s.EndedAt(), ClientRegistration: s.ClientRegistration}, nil
 }
 
-// RevokeToken revokes token on behalf of OAuth client clientID, registered at
-// since (RFC 7009): a refresh token, of any generation, revokes its whole
-// session (its refresh token at once, its access tokens within the revocation
-// delay); an access token is refused from then on. A token that is malformed,
-// forged, unknown, expired or already revoked is not an error: there is
-// nothing left to revoke. A token of a session that belongs to another client
-// (or to no client, or to an earlier registration of this one) is refused with
-// ErrUnauthorizedClient and stays valid.
-func (a *Auth) RevokeToken(ctx context.Context, token, clientID string, since time.Time) error {
+// RevokeToken revokes token on behalf of OAuth client (RFC 7009): a refresh
+// token, of any generation, revokes its whole session (its refresh token at
+// once, its access tokens within the revocation delay); an access token is
+// refused from then on. A token that is malformed, forged, unknown, expired or
+// already revoked is not an error: there is nothing left to revoke. A token of
+// a session that belongs to another client (or to no client, or to an earlier
+// registration of this one) is refused with ErrUnauthorizedClient and stays
+// valid.
+func (a *Auth) RevokeToken(ctx context.Context, token string, client Client) error {
 	var sid string
-	var access *store.Revocation
+	var access *accesstoken.Claims
 	if refreshtoken.Looks(token) {
 		tok, err := a.codec.Decode(token)
 		if err != nil {
@@ -113,8 +113,7 @@ func (a *Auth) RevokeToken(ctx context.Context, token, clientID string, since ti
 		if err != nil {
 			return nil // forged, malformed, or expired: nothing to revoke
 		}
-		sid = c.SessionID
-		access = &store.Revocation{TokenID: c.ID, At: a.cfg.Now(), Until: c.ExpiresAt.Add(a.cfg.Leeway + time.Second)}
+		sid, access = c.SessionID, &c
 	}
 	s, err := a.st.Session(ctx, sid)
 	if errors.Is(err, store.ErrNotFound) {
@@ -123,7 +122,7 @@ func (a *Auth) RevokeToken(ctx context.Context, token, clientID string, since ti
 	if err != nil {
 		return unavailable(err)
 	}
-	if !belongs(s, clientID, since) {
+	if client.Registration == "" || s.ClientRegistration != client.Registration {
 		return ErrUnauthorizedClient
 	}
 	if s.Revoked() {
@@ -131,8 +130,8 @@ func (a *Auth) RevokeToken(ctx context.Context, token, clientID string, since ti
 	}
 	if access == nil {
 		err = a.revokeSession(ctx, s.ID, ReasonLogout, a.cfg.Now())
-	} else if err = a.st.RevokeToken(ctx, *access); err == nil {
-		a.revoked.add(*access)
+	} else {
+		err = a.revokeAccess(ctx, *access, a.cfg.Now())
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return unavailable(err)

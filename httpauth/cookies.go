@@ -1,7 +1,10 @@
 package httpauth
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"mime"
 	"net/http"
 	"time"
@@ -72,7 +75,7 @@ func (m *Middleware) SetCookies(w http.ResponseWriter, t *latchkey.Tokens) {
 	}
 	http.SetCookie(w, m.cookie(AccessCookie, t.AccessToken, accessExp, now))
 	http.SetCookie(w, m.cookie(RefreshCookie, t.RefreshToken, refreshExp, now))
-	http.SetCookie(w, m.cookie(CSRFCookie, m.auth.CSRFToken(t.SessionID), refreshExp, now))
+	http.SetCookie(w, m.cookie(CSRFCookie, m.CSRFToken(t.SessionID), refreshExp, now))
 	w.Header().Set("Cache-Control", "no-store")
 }
 
@@ -89,6 +92,26 @@ func (m *Middleware) cookieValue(r *http.Request, base string) string {
 		return ""
 	}
 	return c.Value
+}
+
+// csrfPurpose names the key CSRF tokens are made with (Auth.DeriveKey).
+const csrfPurpose = "csrf token v1"
+
+// errCrossOrigin refuses an unsafe request from an origin that is neither
+// this server's nor trusted.
+var errCrossOrigin = latchkey.ErrCSRFFailed.WithMessage("The request came from another origin than this server's. " +
+	"Unsafe requests with cookies or from a sign-in form must come from the same origin (scheme, host and port), " +
+	"or from an origin the server trusts (httpauth.Config.TrustedOrigins).")
+
+// CSRFToken returns the CSRF token of a session, for the double-submit
+// cookie and for forms: an HMAC of the session id under a key derived from the
+// deployment secret. It is the same for every rotation of the session (so
+// concurrent tabs agree) and cannot be made for another session without the
+// secret.
+func (m *Middleware) CSRFToken(sessionID string) string {
+	mac := hmac.New(sha256.New, m.csrfKey)
+	mac.Write([]byte(sessionID))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // safeMethod reports whether a request cannot change state (RFC 9110 §9.2.1).
@@ -108,8 +131,8 @@ func (m *Middleware) checkCSRF(r *http.Request, sid string) error {
 	if m.noCSRF || safeMethod(r.Method) {
 		return nil
 	}
-	if err := m.cop.Check(r); err != nil {
-		return latchkey.ErrCSRFFailed.WithMessage("The request came from another origin; cookie-authenticated requests must come from this site.").WithCause(err)
+	if err := m.CheckOrigin(r); err != nil {
+		return err
 	}
 	name := m.CookieName(CSRFCookie)
 	cookie := m.cookieValue(r, CSRFCookie)
@@ -125,7 +148,7 @@ func (m *Middleware) checkCSRF(r *http.Request, sid string) error {
 		return latchkey.ErrCSRFFailed.WithMessage("The " + CSRFHeader + " header is missing; send the value of the " + name + " cookie in it.")
 	case subtle.ConstantTimeCompare([]byte(header), []byte(cookie)) != 1:
 		return latchkey.ErrCSRFFailed.WithMessage("The " + CSRFHeader + " header does not match the " + name + " cookie.")
-	case !m.auth.CheckCSRF(sid, header):
+	case !hmac.Equal([]byte(m.CSRFToken(sid)), []byte(header)):
 		return latchkey.ErrCSRFFailed.WithMessage("The CSRF token belongs to another session; sign in again.")
 	}
 	return nil

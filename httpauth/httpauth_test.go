@@ -928,7 +928,7 @@ func TestGuards(t *testing.T) {
 	stale := f.loginAs(t, "user-3", false)
 	refreshed := f.refresh(t, f.login(t).RefreshToken)
 	loggedOut := f.login(t)
-	if err := f.auth.Logout(context.Background(), latchkey.Principal{SessionID: loggedOut.SessionID}, latchkey.ScopeLocal); err != nil {
+	if err := f.auth.Logout(context.Background(), latchkey.Principal{SessionID: loggedOut.SessionID}, latchkey.LogoutLocal); err != nil {
 		t.Fatal(err)
 	}
 	expiring := f.login(t)

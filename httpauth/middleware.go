@@ -22,8 +22,9 @@ const (
 	Query   Location = "query"   // ?access_token= (RFC 6750 §2.3; access tokens only, off by default)
 )
 
-// DefaultLocations are used when Config.Locations is empty.
-var DefaultLocations = []Location{Headers, Cookies, JSON}
+// DefaultLocations returns the locations used when Config.Locations is empty:
+// headers, cookies, JSON.
+func DefaultLocations() []Location { return []Location{Headers, Cookies, JSON} }
 
 // ParseLocations parses a comma-separated list such as "headers,cookies,json".
 func ParseLocations(list []string) ([]Location, error) {
@@ -57,6 +58,11 @@ type Config struct {
 	// DisableCSRF turns off the CSRF checks of cookie-authenticated unsafe
 	// requests. Leave it off unless something else guards against CSRF.
 	DisableCSRF bool
+	// TrustedOrigins are other origins ("https://app.example.com") whose
+	// cookie-authenticated unsafe requests are let through the cross-origin
+	// check, for a page on a sibling origin of the same site. They still need
+	// the CSRF token. Each must be scheme://host[:port] and nothing more.
+	TrustedOrigins []string
 	// RefreshWithin is how close to its expiry an access cookie is refreshed
 	// implicitly; default 30 s.
 	RefreshWithin time.Duration
@@ -72,6 +78,7 @@ type Middleware struct {
 	noCSRF   bool
 	within   time.Duration
 	cop      *http.CrossOriginProtection
+	csrfKey  []byte
 }
 
 // New returns a Middleware for cfg.
@@ -81,10 +88,20 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	order := cfg.Locations
 	if len(order) == 0 {
-		order = DefaultLocations
+		order = DefaultLocations()
+	}
+	csrfKey, err := cfg.Auth.DeriveKey(csrfPurpose)
+	if err != nil {
+		return nil, err
 	}
 	m := &Middleware{auth: cfg.Auth, locs: map[Location]bool{}, onFail: cfg.ErrorHandler,
-		insecure: cfg.InsecureCookies, noCSRF: cfg.DisableCSRF, within: cfg.RefreshWithin, cop: http.NewCrossOriginProtection()}
+		insecure: cfg.InsecureCookies, noCSRF: cfg.DisableCSRF, within: cfg.RefreshWithin,
+		cop: http.NewCrossOriginProtection(), csrfKey: csrfKey}
+	for _, o := range cfg.TrustedOrigins {
+		if err := m.cop.AddTrustedOrigin(o); err != nil {
+			return nil, fmt.Errorf("httpauth: trusted origin %q: %w", o, err)
+		}
+	}
 	if m.within <= 0 {
 		m.within = 30 * time.Second
 	}
@@ -220,12 +237,13 @@ func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
 	return p, err
 }
 
-// Identify is Authenticate with implicit refresh: when the access cookie is
-// missing, expired or about to expire and the refresh cookie is valid, it
-// rotates the session, sets the new cookies on w and returns the caller.
-// Concurrent requests of one page all succeed: the grace window gives them the
-// same successor. The guards use it.
-func (m *Middleware) Identify(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
+// AuthenticateOrRefresh is Authenticate with implicit refresh: when the access
+// cookie is missing, expired or about to expire and the refresh cookie is
+// valid, it rotates the session, sets the new cookies on w and returns the
+// caller. Unlike Authenticate it may write cookies. Concurrent requests of one
+// page all succeed: the grace window gives them the same successor. The
+// guards use it.
+func (m *Middleware) AuthenticateOrRefresh(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
 	p, err := m.Authenticate(r)
 	if !m.locs[Cookies] || m.cookieValue(r, RefreshCookie) == "" {
 		return p, err
@@ -239,7 +257,7 @@ func (m *Middleware) Identify(w http.ResponseWriter, r *http.Request) (latchkey.
 	case err != nil && !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrTokenExpired):
 		return p, err
 	}
-	t, fromCookie, rerr := m.Refresh(w, r, "")
+	t, fromCookie, rerr := m.Refresh(w, r)
 	if rerr != nil || !fromCookie {
 		if err == nil {
 			return p, nil // still valid: a failed early refresh changes nothing
@@ -268,7 +286,7 @@ func (m *Middleware) RequireFresh(next http.Handler) http.Handler {
 
 func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.Identify(w, r)
+		p, err := m.AuthenticateOrRefresh(w, r)
 		if err == nil && check != nil {
 			err = check(p)
 		}
@@ -286,7 +304,7 @@ func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) err
 // downgrade to anonymous).
 func (m *Middleware) Optional(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.Identify(w, r)
+		p, err := m.AuthenticateOrRefresh(w, r)
 		switch {
 		case err == nil:
 			r = r.WithContext(latchkey.NewContext(r.Context(), p))
@@ -304,7 +322,7 @@ func (m *Middleware) Optional(next http.Handler) http.Handler {
 // cookies set on the response; otherwise the handler delivers the pair.
 func (m *Middleware) RequireRefresh(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		t, _, err := m.Refresh(w, r, "")
+		t, _, err := m.Refresh(w, r)
 		if err != nil {
 			m.onFail(w, r, err)
 			return
@@ -313,11 +331,11 @@ func (m *Middleware) RequireRefresh(next http.Handler) http.Handler {
 	})
 }
 
-// Refresh exchanges the refresh token r presents, for the OAuth client
-// clientID ("" for first-party callers). A refresh token taken from the cookie
-// must pass the CSRF check (on unsafe methods), and the rotated cookies are set
-// on w; fromCookie tells the caller not to put the tokens in the body.
-func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID string) (t *latchkey.Tokens, fromCookie bool, err error) {
+// Refresh exchanges the refresh token r presents for a new first-party pair.
+// A refresh token taken from the cookie must pass the CSRF check (on unsafe
+// methods), and the rotated cookies are set on w; fromCookie tells the caller
+// not to put the tokens in the body.
+func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request) (t *latchkey.Tokens, fromCookie bool, err error) {
 	rt, at, from, err := m.refreshToken(r)
 	if err != nil {
 		return nil, false, err
@@ -326,7 +344,7 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID st
 		return nil, false, latchkey.ErrMissingToken.WithMessage("A refresh token is required.")
 	}
 	if from == Cookies {
-		sid, err := m.auth.RefreshSession(rt)
+		sid, err := m.auth.SessionOf(rt)
 		if err != nil {
 			m.ClearCookies(w)
 			return nil, true, err
@@ -338,7 +356,7 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID st
 			at = "" // an expired access cookie is not worth refusing the refresh over
 		}
 	}
-	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, ClientID: clientID, KeepAccessToken: from == Cookies})
+	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, KeepAccessToken: from == Cookies})
 	if from == Cookies {
 		if err != nil {
 			if !errors.Is(err, latchkey.ErrUnavailable) {
@@ -352,11 +370,12 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request, clientID st
 }
 
 // CheckOrigin refuses an unsafe request from another origin (net/http's
-// cross-origin protection), for forms that act before any cookie exists, such
-// as a sign-in form.
+// cross-origin protection) unless that origin is one of
+// Config.TrustedOrigins, for forms that act before any cookie exists, such as
+// a sign-in form.
 func (m *Middleware) CheckOrigin(r *http.Request) error {
 	if err := m.cop.Check(r); err != nil {
-		return latchkey.ErrCSRFFailed.WithMessage("The request came from another origin.").WithCause(err)
+		return errCrossOrigin.WithCause(err)
 	}
 	return nil
 }

@@ -23,8 +23,9 @@ import (
 	"github.com/latchkey/latchkey/store"
 )
 
-// Algorithms are the signing algorithms keys can be made for.
-var Algorithms = []string{"EdDSA", "ES256", "RS256", "HS256"}
+// Algorithms returns the signing algorithms keys can be made for, the
+// default first. It is the one list of them; callers get their own copy.
+func Algorithms() []string { return []string{"EdDSA", "ES256", "RS256", "HS256"} }
 
 // Config configures a Ring.
 type Config struct {
@@ -146,7 +147,7 @@ func Open(ctx context.Context, cfg Config) (*Ring, error) {
 	if cfg.Algorithm == "" {
 		cfg.Algorithm = "EdDSA"
 	}
-	if !slices.Contains(Algorithms, cfg.Algorithm) {
+	if !slices.Contains(Algorithms(), cfg.Algorithm) {
 		return nil, fmt.Errorf("keys: unsupported algorithm %q", cfg.Algorithm)
 	}
 	if cfg.Retain <= 0 {

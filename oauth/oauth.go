@@ -70,7 +70,7 @@ func (c *Clients) Add(ctx context.Context, id, name string, confidential bool) (
 		return store.Client{}, "", latchkey.ErrInvalidRequest.WithMessage(fmt.Sprintf(
 			"A client id is 1 to %d characters from A-Z a-z 0-9 - . _ ~.", MaxIDBytes))
 	}
-	cl := store.Client{ID: id, Name: name, CreatedAt: c.now()}
+	cl := store.Client{ID: id, Registration: newRegistration(), Name: name, CreatedAt: c.now()}
 	var secret string
 	if confidential {
 		b := make([]byte, 32)
@@ -113,6 +113,9 @@ func (c *Clients) List(ctx context.Context) ([]store.Client, error) {
 // a new client: sessions begun before its registration are not its own.
 // ErrNotFound if there is no such client.
 func (c *Clients) Remove(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return latchkey.ErrNotFound.WithMessage("No such client.")
+	}
 	err := c.st.DeleteClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return latchkey.ErrNotFound.WithMessage("No such client.")
@@ -125,6 +128,9 @@ func (c *Clients) Remove(ctx context.Context, id string) error {
 
 // Registration returns the client id as registered now, or ErrNotFound.
 func (c *Clients) Registration(ctx context.Context, id string) (store.Client, error) {
+	if !ValidID(id) {
+		return store.Client{}, latchkey.ErrNotFound.WithMessage("No such client.")
+	}
 	cl, err := c.st.Client(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Client{}, latchkey.ErrNotFound.WithMessage("No such client.")
@@ -163,6 +169,15 @@ func (c *Clients) Authenticate(ctx context.Context, id, secret string) (store.Cl
 		return store.Client{}, latchkey.ErrInvalidClient
 	}
 	return cl, nil
+}
+
+// newRegistration is the opaque identity of one registration of a client:
+// 128 random bits, so a client removed and added again under the same id,
+// even within the same millisecond, is another client to its old sessions.
+func newRegistration() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // hashSecret is the stored form of a client secret.

@@ -32,11 +32,11 @@ func TestHashVerify(t *testing.T) {
 }
 
 func TestDefaultIsArgon2idProfile(t *testing.T) {
-	h, err := password.Hash("x", password.Default)
+	h, err := password.Hash("x", password.Default())
 	if err != nil || !strings.Contains(h, "$m=7168,t=5,p=1$") {
 		t.Fatalf("default hash = %q, %v", h, err)
 	}
-	if password.NeedsRehash(h, password.Default) || !password.NeedsRehash(h, cheap) {
+	if password.NeedsRehash(h, password.Default()) || !password.NeedsRehash(h, cheap) {
 		t.Fatal("NeedsRehash is wrong")
 	}
 }
@@ -72,6 +72,6 @@ func FuzzVerify(f *testing.F) {
 
 func BenchmarkHash(b *testing.B) {
 	for b.Loop() {
-		password.Hash("correct horse battery staple", password.Default)
+		password.Hash("correct horse battery staple", password.Default())
 	}
 }

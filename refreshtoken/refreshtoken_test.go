@@ -37,6 +37,8 @@ func TestRoundTrip(t *testing.T) {
 
 var urlSafe = regexp.MustCompile(`^lk_rt_[A-Za-z0-9_-]+$`)
 
+// Property 1: recognisable and not a JWT. Every token is lk_rt_ followed by
+// base64url (no dots, so never a compact JWS), of one fixed length.
 func TestFormatIsRecognisableAndURLSafe(t *testing.T) {
 	c := codec(t, 1)
 	s := c.Encode(refreshtoken.Token{Session: refreshtoken.NewSessionID(), Generation: 7})
@@ -46,30 +48,46 @@ func TestFormatIsRecognisableAndURLSafe(t *testing.T) {
 	if len(s) != refreshtoken.Length {
 		t.Fatalf("len = %d, want %d", len(s), refreshtoken.Length)
 	}
+	if strings.Contains(s, ".") || strings.HasPrefix(s[len(refreshtoken.Prefix):], "eyJ") {
+		t.Fatalf("token %q has the shape of a JWT", s)
+	}
 	if !refreshtoken.Looks(s) || refreshtoken.Looks("eyJhbGciOi") {
 		t.Fatal("Looks does not recognise the prefix")
 	}
 }
 
-// The secret material is the MAC: two tokens that differ only in key share
-// nothing beyond the public session id and generation, and the MAC part carries
-// at least 256 bits.
+// Property 1: at least 256 bits of secret material. The secret material is
+// the MAC: encoding one token under eight keys, the bytes that depend on the
+// key, the checksum aside, must number at least 32. (The session id and the
+// generation are public; a shorter MAC would leave fewer key-dependent bytes.)
 func TestSecretMaterialIsAtLeast256Bits(t *testing.T) {
 	tok := refreshtoken.Token{Session: refreshtoken.NewSessionID(), Generation: 3}
-	a, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(codec(t, 1).Encode(tok), refreshtoken.Prefix))
-	b, _ := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(codec(t, 2).Encode(tok), refreshtoken.Prefix))
-	differing := 0
-	for i := range a {
-		if a[i] != b[i] {
-			differing++
+	var raws [][]byte
+	for key := range byte(8) {
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(codec(t, key+1).Encode(tok), refreshtoken.Prefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+	}
+	const checksum = 4
+	varying := 0
+	for i := range len(raws[0]) - checksum {
+		for _, raw := range raws[1:] {
+			if raw[i] != raws[0][i] {
+				varying++
+				break
+			}
 		}
 	}
-	// 32 MAC bytes differ (with overwhelming probability all or nearly all) plus the checksum.
-	if differing < 28 {
-		t.Fatalf("only %d bytes depend on the key; want the 32-byte MAC", differing)
+	// A key-dependent byte equal under all eight keys has odds 2^-56.
+	if varying < 32 {
+		t.Fatalf("only %d bytes depend on the key; want at least 32 (256 bits)", varying)
 	}
 }
 
+// Property 1: the checksum refuses garbage before the MAC is computed: any
+// one character changed is ErrMalformed, never ErrForged.
 func TestEverySingleCharacterChangeIsRejected(t *testing.T) {
 	c := codec(t, 1)
 	s := c.Encode(refreshtoken.Token{Session: refreshtoken.NewSessionID(), Generation: 9})
@@ -89,7 +107,8 @@ func TestEverySingleCharacterChangeIsRejected(t *testing.T) {
 	}
 }
 
-// A token with a correct checksum but a MAC made without the key is forged.
+// Properties 1 and 4: a token with a correct checksum but a MAC made without
+// the key (or under another deployment's key) is forged.
 func TestForgedMACIsRejected(t *testing.T) {
 	c := codec(t, 1)
 	s := c.Encode(refreshtoken.Token{Session: refreshtoken.NewSessionID(), Generation: 1})
@@ -151,6 +170,8 @@ func TestSessionIDString(t *testing.T) {
 	}
 }
 
+// Properties 4 and 5: any earlier generation is reuse, except the immediate
+// predecessor strictly inside the grace window.
 func TestClassify(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	grace := 10 * time.Second

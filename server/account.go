@@ -51,7 +51,7 @@ func renderPage(w http.ResponseWriter, status int, v accountView) {
 
 // account shows the signed-in user's sessions, or the sign-in form.
 func (s *Server) account(w http.ResponseWriter, r *http.Request) {
-	p, err := s.mw.Identify(w, r)
+	p, err := s.mw.AuthenticateOrRefresh(w, r)
 	if err != nil {
 		if !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrUnavailable) {
 			s.mw.ClearCookies(w)
@@ -69,7 +69,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := accountView{User: u.Username, CSRF: s.auth.CSRFToken(p.SessionID), Message: r.URL.Query().Get("done")}
+	v := accountView{User: u.Username, CSRF: s.mw.CSRFToken(p.SessionID), Message: r.URL.Query().Get("done")}
 	switch v.Message {
 	case "revoked":
 		v.Message = "The session was signed out."
@@ -94,7 +94,7 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httpauth.MaxBody)
 	name, pw := r.PostFormValue("username"), r.PostFormValue("password")
-	t, _, err := s.passwordLogin(r, name, pw, "")
+	t, _, err := s.passwordLogin(r, name, pw, latchkey.Client{})
 	if err != nil {
 		e := httpauth.AsError(err)
 		if httpauth.Status(e.Code) >= 500 {
@@ -116,10 +116,10 @@ func (s *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 	err := s.mw.CheckOrigin(r)
 	var p latchkey.Principal
 	if err == nil {
-		p, err = s.mw.Identify(w, r)
+		p, err = s.mw.AuthenticateOrRefresh(w, r)
 	}
 	if err == nil {
-		err = s.auth.EndSession(r.Context(), p.UserID, r.PathValue("id"))
+		err = s.auth.Revoke(r.Context(), latchkey.RevokeOptions{SessionID: r.PathValue("id"), UserID: p.UserID, Reason: latchkey.ReasonLogout})
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -138,16 +138,16 @@ func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request) {
 	err := s.mw.CheckOrigin(r)
 	var p latchkey.Principal
 	if err == nil {
-		p, err = s.mw.Identify(w, r)
+		p, err = s.mw.AuthenticateOrRefresh(w, r)
 	}
 	if errors.Is(err, latchkey.ErrMissingToken) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther) // nobody to sign out
 		return
 	}
 	if err == nil {
-		scope := latchkey.ScopeLocal
+		scope := latchkey.LogoutLocal
 		if r.PostFormValue("scope") == "global" {
-			scope = latchkey.ScopeGlobal
+			scope = latchkey.LogoutGlobal
 		}
 		err = s.auth.Logout(r.Context(), p, scope)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/latchkey/latchkey/internal/servertest"
 )
 
 func form(v url.Values) (string, []string) {
@@ -12,7 +14,7 @@ func form(v url.Values) (string, []string) {
 
 func TestAccountPage(t *testing.T) {
 	e := newEnv(t)
-	j := &jar{m: map[string]string{}}
+	j := servertest.NewJar(nil)
 	r := e.browse(j, "GET", "/account", "")
 	if r.status != 200 || !strings.Contains(string(r.raw), `id="sign-in"`) {
 		t.Fatalf("account page without a session = %d %.200s", r.status, r.raw)
@@ -31,7 +33,7 @@ func TestAccountPage(t *testing.T) {
 	}
 	body, hdr = form(url.Values{"username": {"test"}, "password": {"test"}})
 	r = e.browse(j, "POST", "/account/login", body, hdr...)
-	if r.status != 303 || r.header.Get("Location") != "/account" || j.get("__Host-lk_refresh") == "" {
+	if r.status != 303 || r.header.Get("Location") != "/account" || j.Get("__Host-lk_refresh") == "" {
 		t.Fatalf("sign-in = %d %v", r.status, r.header)
 	}
 	if r = e.browse(j, "GET", "/account", ""); !strings.Contains(string(r.raw), "Signed in as") {
@@ -40,7 +42,7 @@ func TestAccountPage(t *testing.T) {
 	other := e.login("test", "test")
 	// Revoking without the CSRF field is refused; with it, it works.
 	e.browse(j, "POST", "/account/sessions/"+other.session+"/revoke", "x=1", hdr...).want(t, 403, "csrf_failed")
-	body, hdr = form(url.Values{"csrf_token": {j.get("__Host-lk_csrf")}})
+	body, hdr = form(url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}})
 	r = e.browse(j, "POST", "/account/sessions/"+other.session+"/revoke", body, hdr...)
 	if r.status != 303 {
 		t.Fatalf("revoke = %d %.300s", r.status, r.raw)
@@ -57,7 +59,7 @@ func TestAccountPage(t *testing.T) {
 		}
 	}
 	r = e.browse(j, "POST", "/account/logout", body, hdr...)
-	if r.status != 303 || j.get("__Host-lk_access") != "" {
-		t.Fatalf("sign-out = %d, cookies %v", r.status, j.m)
+	if r.status != 303 || j.Get("__Host-lk_access") != "" {
+		t.Fatalf("sign-out = %d, cookies %v", r.status, j)
 	}
 }

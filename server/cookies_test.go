@@ -8,65 +8,24 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/servertest"
 )
 
-// jar is a cookie jar that, unlike net/http/cookiejar, sends Secure and
-// __Host- cookies over the plain-http test server, so the secure defaults can
-// be tested as they are.
-type jar struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-func (j *jar) header() string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var parts []string
-	for k, v := range j.m {
-		parts = append(parts, k+"="+v)
-	}
-	return strings.Join(parts, "; ")
-}
-
-func (j *jar) update(cs []*http.Cookie) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	for _, c := range cs {
-		if c.MaxAge < 0 {
-			delete(j.m, c.Name)
-		} else {
-			j.m[c.Name] = c.Value
-		}
-	}
-}
-
-func (j *jar) get(name string) string {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.m[name]
-}
-
-func (j *jar) clone() *jar {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	c := &jar{m: map[string]string{}}
-	for k, v := range j.m {
-		c.m[k] = v
-	}
-	return c
-}
+// jar is the shared test cookie jar, which sends Secure and __Host- cookies
+// over the plain-http test server.
+type jar = servertest.Jar
 
 // browse sends a request with the jar's cookies and keeps what is set.
 func (e *env) browse(j *jar, method, path, body string, hdr ...string) response {
 	e.t.Helper()
-	r := e.call(method, path, "", body, append(hdr, "Cookie", j.header())...)
-	j.update(r.cookies)
+	r := e.call(method, path, "", body, append(hdr, "Cookie", j.Header())...)
+	j.Update(r.cookies)
 	return r
 }
 
 func (e *env) cookieLogin() (*jar, response) {
 	e.t.Helper()
-	j := &jar{m: map[string]string{}}
+	j := servertest.NewJar(nil)
 	r := e.browse(j, "POST", "/login", `{"username":"test","password":"test","cookies":true}`).want(e.t, 200, "")
 	return j, r
 }
@@ -128,14 +87,14 @@ func TestCookieCSRF(t *testing.T) {
 	}
 	// Another session's CSRF token, echoed consistently in cookie and header, is refused.
 	other, _ := e.cookieLogin()
-	forged := j.clone()
-	forged.m["__Host-lk_csrf"] = other.get("__Host-lk_csrf")
-	e.browse(forged, "POST", "/logout", "", "X-CSRF-Token", other.get("__Host-lk_csrf")).want(t, 403, "csrf_failed")
+	forged := j.Clone()
+	forged.Set("__Host-lk_csrf", other.Get("__Host-lk_csrf"))
+	e.browse(forged, "POST", "/logout", "", "X-CSRF-Token", other.Get("__Host-lk_csrf")).want(t, 403, "csrf_failed")
 	// A cross-site request is refused even with the right token.
-	e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.get("__Host-lk_csrf"), "Sec-Fetch-Site", "cross-site").want(t, 403, "csrf_failed")
+	e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.Get("__Host-lk_csrf"), "Sec-Fetch-Site", "cross-site").want(t, 403, "csrf_failed")
 	// The right token logs out and clears the cookies.
-	r = e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.get("__Host-lk_csrf")).want(t, 204, "")
-	if j.get("__Host-lk_access") != "" || j.get("__Host-lk_refresh") != "" {
+	r = e.browse(j, "POST", "/logout", "", "X-CSRF-Token", j.Get("__Host-lk_csrf")).want(t, 204, "")
+	if j.Get("__Host-lk_access") != "" || j.Get("__Host-lk_refresh") != "" {
 		t.Fatalf("logout did not clear the cookies: %v", r.header["Set-Cookie"])
 	}
 	// Bearer requests are not subject to CSRF.
@@ -146,13 +105,13 @@ func TestCookieCSRF(t *testing.T) {
 func TestCookieRefreshEndpoint(t *testing.T) {
 	e := newEnv(t)
 	j, _ := e.cookieLogin()
-	before := j.get("__Host-lk_refresh")
+	before := j.Get("__Host-lk_refresh")
 	e.browse(j, "POST", "/refresh", "").want(t, 403, "csrf_failed")
-	r := e.browse(j, "POST", "/refresh", "", "X-CSRF-Token", j.get("__Host-lk_csrf")).want(t, 200, "")
+	r := e.browse(j, "POST", "/refresh", "", "X-CSRF-Token", j.Get("__Host-lk_csrf")).want(t, 200, "")
 	if r.str("refresh_token") != "" || r.str("access_token") != "" {
 		t.Fatalf("cookie refresh put tokens in the body: %s", r.raw)
 	}
-	if after := j.get("__Host-lk_refresh"); after == "" || after == before {
+	if after := j.Get("__Host-lk_refresh"); after == "" || after == before {
 		t.Fatal("the refresh cookie was not rotated")
 	}
 	e.browse(j, "GET", "/protected", "").want(t, 200, "")
@@ -163,20 +122,20 @@ func TestCookieRefreshEndpoint(t *testing.T) {
 func TestImplicitRefresh(t *testing.T) {
 	e := newEnv(t)
 	j, _ := e.cookieLogin()
-	oldRefresh, oldAccess := j.get("__Host-lk_refresh"), j.get("__Host-lk_access")
+	oldRefresh, oldAccess := j.Get("__Host-lk_refresh"), j.Get("__Host-lk_access")
 	e.clock.Add(16 * time.Minute)
 	r := e.browse(j, "GET", "/me", "").want(t, 200, "")
 	if r.str("username") != "test" {
 		t.Fatalf("me = %s", r.raw)
 	}
-	if j.get("__Host-lk_refresh") == oldRefresh || j.get("__Host-lk_access") == oldAccess {
+	if j.Get("__Host-lk_refresh") == oldRefresh || j.Get("__Host-lk_access") == oldAccess {
 		t.Fatal("the implicit refresh did not rotate the cookies")
 	}
 	// The browser drops an expired access cookie: the refresh cookie alone suffices.
 	e.clock.Add(16 * time.Minute)
-	delete(j.m, "__Host-lk_access")
+	j.Delete("__Host-lk_access")
 	e.browse(j, "GET", "/protected", "").want(t, 200, "")
-	if j.get("__Host-lk_access") == "" {
+	if j.Get("__Host-lk_access") == "" {
 		t.Fatal("no new access cookie")
 	}
 	// An unsafe request without the CSRF header is not refreshed implicitly.
@@ -194,12 +153,12 @@ func TestImplicitRefreshConcurrent(t *testing.T) {
 	jars := make([]*jar, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		jars[i] = j.clone()
+		jars[i] = j.Clone()
 		wg.Go(func() { e.browse(jars[i], "GET", "/protected", "").want(t, 200, "") })
 	}
 	wg.Wait()
 	for i := range n {
-		if jars[i].get("__Host-lk_refresh") != jars[0].get("__Host-lk_refresh") {
+		if jars[i].Get("__Host-lk_refresh") != jars[0].Get("__Host-lk_refresh") {
 			t.Fatal("concurrent implicit refreshes forked the session")
 		}
 	}
@@ -212,7 +171,7 @@ func TestImplicitRefreshStopsAtSessionEnd(t *testing.T) {
 	j, _ := e.cookieLogin()
 	e.clock.Add(31 * 24 * time.Hour)
 	r := e.browse(j, "GET", "/protected", "").want(t, 401, "session_expired")
-	if j.get("__Host-lk_refresh") != "" {
+	if j.Get("__Host-lk_refresh") != "" {
 		t.Fatalf("dead refresh cookie kept: %v", r.header["Set-Cookie"])
 	}
 }
@@ -233,7 +192,7 @@ func TestCookieModeWithBinding(t *testing.T) {
 	jars := make([]*jar, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		jars[i] = j.clone()
+		jars[i] = j.Clone()
 		wg.Go(func() { e.browse(jars[i], "GET", "/protected", "").want(t, 200, "") })
 	}
 	wg.Wait()

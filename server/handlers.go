@@ -80,7 +80,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is off on this server (--token-locations has no cookies)."))
 		return
 	}
-	t, u, err := s.passwordLogin(r, c.Username, c.Password, "")
+	t, u, err := s.passwordLogin(r, c.Username, c.Password, latchkey.Client{})
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -92,8 +92,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 // passwordLogin checks a username and password under the rate limits and
-// starts a fresh session, of OAuth client clientID if it is not empty.
-func (s *Server) passwordLogin(r *http.Request, username, password, clientID string) (*latchkey.Tokens, userJSON, error) {
+// starts a fresh session for client (zero: first-party).
+func (s *Server) passwordLogin(r *http.Request, username, password string, client latchkey.Client) (*latchkey.Tokens, userJSON, error) {
 	if username == "" || password == "" {
 		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 	}
@@ -113,16 +113,16 @@ func (s *Server) passwordLogin(r *http.Request, username, password, clientID str
 		return nil, userJSON{}, err
 	}
 	attempt.Succeed()
-	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip, ClientID: clientID})
+	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip, Client: client})
 	if err != nil {
 		return nil, userJSON{}, err
 	}
-	s.log.Info("login", "user", u.ID, "session", t.SessionID, "client", clientID)
+	s.log.Info("login", "user", u.ID, "session", t.SessionID, "client", client.ID)
 	return t, userJSON{UUID: u.ID, Username: u.Username}, nil
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
-	t, cookies, err := s.mw.Refresh(w, r, "")
+	t, cookies, err := s.mw.Refresh(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -178,7 +178,7 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := s.auth.RevokeUser(r.Context(), p.UserID, p.SessionID, latchkey.ReasonAdmin); err != nil {
+	if err := s.auth.Revoke(r.Context(), latchkey.RevokeOptions{UserID: p.UserID, Except: p.SessionID, Reason: latchkey.ReasonPasswordChanged}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -188,15 +188,7 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	p, _ := latchkey.FromContext(r.Context())
-	scope := latchkey.Scope(r.URL.Query().Get("scope"))
-	switch scope {
-	case "":
-		scope = latchkey.ScopeLocal
-	case latchkey.ScopeLocal, latchkey.ScopeGlobal, latchkey.ScopeOthers:
-	default:
-		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("The scope must be local, global or others."))
-		return
-	}
+	scope := latchkey.LogoutScope(r.URL.Query().Get("scope"))
 	if err := s.auth.Logout(r.Context(), p, scope); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -243,7 +235,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
 	p, _ := latchkey.FromContext(r.Context())
 	id := r.PathValue("id")
-	if err := s.auth.EndSession(r.Context(), p.UserID, id); err != nil {
+	if err := s.auth.Revoke(r.Context(), latchkey.RevokeOptions{SessionID: id, UserID: p.UserID, Reason: latchkey.ReasonLogout}); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

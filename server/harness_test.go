@@ -2,33 +2,21 @@ package server_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
+	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/oauth"
-	"github.com/latchkey/latchkey/password"
-	"github.com/latchkey/latchkey/server"
-	"github.com/latchkey/latchkey/store/sqlite"
-	"github.com/latchkey/latchkey/users"
 )
 
-// cheapHash keeps the many logins of these tests fast; the cost of the real
-// parameters is measured by the password benchmarks.
-var cheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-
-// env is a running server over real loopback HTTP on a real SQLite file.
+// env is a running server (see servertest.Start) and what tests use of it.
 type env struct {
 	t       testing.TB
 	url     string
@@ -49,7 +37,12 @@ type setup struct {
 	insecureCookies bool
 	trustedProxies  httpauth.TrustedProxies
 	logger          *slog.Logger
+	// store opens the store instead of a new SQLite file; dbPath is then "".
+	store func(t testing.TB) serverStore
 }
+
+// serverStore is a backend with the roles the server needs.
+type serverStore = servertest.Store
 
 func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	t.Helper()
@@ -57,53 +50,10 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	for _, o := range opts {
 		o(&s)
 	}
-	ctx := context.Background()
-	dbPath := filepath.Join(t.TempDir(), "latchkey.db")
-	st, err := sqlite.Open(ctx, dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	secret := make([]byte, 32)
-	rand.Read(secret)
-	clk := fakeclock.New(time.Now().Truncate(time.Second))
-	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: "http://latchkey.test", Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
-	if s.cfg != nil {
-		s.cfg(&cfg)
-	}
-	a, err := latchkey.New(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	u, err := users.New(users.Config{Store: st, Now: clk.Now, Params: cheapHash})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
-		t.Fatal(err)
-	}
-	clients := oauth.New(st, clk.Now)
-	if _, _, err := clients.Add(ctx, "app", "a public client", false); err != nil {
-		t.Fatal(err)
-	}
-	_, rsSecret, err := clients.Add(ctx, "rs", "a resource server", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, otherSecret, err := clients.Add(ctx, "other", "another confidential client", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !s.closedSignup, InsecureCookies: s.insecureCookies,
-		TrustedProxies: s.trustedProxies, Logger: s.logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
-	return &env{t: t, handler: srv.Handler(), url: hs.URL, clock: clk, auth: a, dbPath: dbPath, secret: secret,
-		rsSecret: rsSecret, otherSecret: otherSecret, clients: clients}
+	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
+		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store})
+	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
+		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients}
 }
 
 // response is what a call returned.

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
@@ -157,6 +156,11 @@ func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (url.Value
 	return form, cl, err
 }
 
+// clientOf is the library's view of a registered client.
+func clientOf(c store.Client) latchkey.Client {
+	return latchkey.Client{ID: c.ID, Registration: c.Registration}
+}
+
 // checkScope accepts an absent scope or one that names only latchkey.OAuthScope.
 func checkScope(scope string) error {
 	for _, sc := range strings.Fields(scope) {
@@ -210,15 +214,14 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case "password":
-		t, _, err := s.passwordLogin(r, form.Get("username"), form.Get("password"), cl.ID)
+		t, _, err := s.passwordLogin(r, form.Get("username"), form.Get("password"), clientOf(cl))
 		return t, err
 	case "refresh_token":
 		rt := form.Get("refresh_token")
 		if rt == "" {
 			return nil, oauthInvalidRequest("The refresh_token parameter is required.")
 		}
-		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{ClientID: cl.ID, ClientSince: cl.CreatedAt,
-			AccessToken: form.Get("access_token")})
+		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{Client: clientOf(cl), AccessToken: form.Get("access_token")})
 		if err == nil {
 			s.log.Info("refresh", "user", t.UserID, "session", t.SessionID, "client", cl.ID)
 		}
@@ -244,7 +247,7 @@ func (s *Server) oauthRevoke(w http.ResponseWriter, r *http.Request) {
 		if tok == "" {
 			return nil, oauthInvalidRequest("The token parameter is required.")
 		}
-		if err := s.auth.RevokeToken(r.Context(), tok, cl.ID, cl.CreatedAt); err != nil {
+		if err := s.auth.RevokeToken(r.Context(), tok, clientOf(cl)); err != nil {
 			return nil, err
 		}
 		s.log.Info("token revoked", "client", cl.ID)
@@ -301,7 +304,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) (introspecti
 		if errors.Is(err, latchkey.ErrUnavailable) {
 			return introspection{}, err
 		}
-		if err != nil || info.SessionCreatedAt.Before(owner.CreatedAt.Truncate(time.Millisecond)) {
+		if err != nil || owner.Registration != info.ClientRegistration {
 			return introspection{Active: false}, nil
 		}
 	}

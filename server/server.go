@@ -30,16 +30,12 @@ type Config struct {
 	// Clients are the OAuth 2.0 clients; nil leaves the /oauth endpoints and the
 	// authorization server metadata out.
 	Clients *oauth.Clients
-	// Locations is where tokens are read from; empty means httpauth.DefaultLocations.
-	Locations []httpauth.Location
+	// Middleware configures how requests present tokens: locations, cookies,
+	// CSRF, trusted origins. Its Auth is Config.Auth and its ErrorHandler the
+	// server's; set neither.
+	Middleware httpauth.Config
 	// Registration opens POST /register.
 	Registration bool
-	// InsecureCookies drops Secure and the __Host- prefix (plain-http development).
-	InsecureCookies bool
-	// DisableCSRF turns off the CSRF check of cookie-authenticated unsafe requests.
-	DisableCSRF bool
-	// Limiter limits failed logins; nil means ratelimit defaults.
-	Limiter *ratelimit.Limiter
 	// TrustedProxies are the peers whose X-Forwarded-For header is believed
 	// (see httpauth.ParseTrustedProxies). Behind a load balancer, list its addresses:
 	// the login rate limit and the session list then see each client's own
@@ -68,15 +64,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Auth == nil || cfg.Users == nil {
 		return nil, errors.New("server: Config.Auth and Config.Users are required")
 	}
-	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: cfg.Limiter, log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies}
-	if s.limit == nil {
-		s.limit = ratelimit.New(ratelimit.Config{})
+	if cfg.Middleware.Auth != nil || cfg.Middleware.ErrorHandler != nil {
+		return nil, errors.New("server: Config.Middleware.Auth and ErrorHandler are the server's own; leave them nil")
 	}
+	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: ratelimit.New(ratelimit.Config{}),
+		log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	mw, err := httpauth.New(httpauth.Config{Auth: cfg.Auth, Locations: cfg.Locations, ErrorHandler: s.writeError,
-		InsecureCookies: cfg.InsecureCookies, DisableCSRF: cfg.DisableCSRF})
+	mcfg := cfg.Middleware
+	mcfg.Auth, mcfg.ErrorHandler = cfg.Auth, s.writeError
+	mw, err := httpauth.New(mcfg)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,32 @@
 // it as a single conditional UPDATE or a single script. Time always comes in as an
 // argument; a backend never reads the clock.
 //
+// # The core and its roles
+//
+// [Store] is the core: sessions, the revocation feed and signing keys, which
+// the token logic needs whatever else is deployed. Everything else a server
+// keeps is a role: a small interface beside the core that a backend offers
+// or not. [Users] and [Clients] are the first two; identities, audit events,
+// limiter buckets and single-use markers are meant to arrive the same way. A
+// role
+//
+//   - is a small interface in this package, with its own records and, if it
+//     needs them, its own sentinel errors next to ErrNotFound and the others;
+//   - is offered by a backend that implements it on the same type as the core
+//     (with a `var _ store.Users = (*DB)(nil)` line), and by nothing else:
+//     there is no registry;
+//   - is found by callers with a type assertion on the Store they opened, or
+//     handed to them as that interface, so code that needs a role says so in
+//     its signature and a backend without it fails at start, not mid-request;
+//   - has its own sub-suite in storetest, which storetest.Run runs for every
+//     backend that implements the role ("Users/…", "Clients/…");
+//   - takes time as an argument, like the core, and expresses atomicity as a
+//     method (a conditional write, one script), never as a transaction
+//     handed across calls.
+//
+// Roles may refer to core records by ID (a session records the registration of
+// its client), but the core never calls a role.
+//
 // This package imports only the standard library. Backends live in sibling
 // packages (sqlite, postgres, redis) and all pass the suite in store/storetest.
 package store

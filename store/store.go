@@ -45,27 +45,50 @@ type Session struct {
 	// ExpiresAt is the absolute end of the session; it never moves.
 	ExpiresAt    time.Time
 	RevokedAt    time.Time // zero while the session is live
-	RevokeReason string    // why it was revoked (e.g. "logout", "reused")
+	RevokeReason string    // why it was revoked: one of the library's reasons ("logout", "reused", …)
 	UserAgent    string
 	IP           string
-	ClientID     string // OAuth client the session was issued to; empty for first-party
+	// ClientID is the client_id of the OAuth client the session was issued
+	// to, carried in its access tokens; empty for a first-party session.
+	ClientID string
+	// ClientRegistration is the opaque identity of that client's registration
+	// (Client.Registration); empty for a first-party session, never empty for
+	// an OAuth one. Rotation compares it for equality and nothing else, so a
+	// client removed and registered again under the same id inherits nothing.
+	ClientRegistration string
 }
 
 // Revoked reports whether the session has been revoked.
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
+// EndedAt is when the session stopped (or will stop) being refreshable: the
+// earliest of its idle expiry, its absolute expiry and its revocation. It is
+// the one definition of a dead session: Live, every backend's rotation and
+// Purge agree with it.
+func (s Session) EndedAt() time.Time {
+	end := s.IdleExpiresAt
+	if s.ExpiresAt.Before(end) {
+		end = s.ExpiresAt
+	}
+	if s.Revoked() && s.RevokedAt.Before(end) {
+		end = s.RevokedAt
+	}
+	return end
+}
+
+// Live reports whether the session can still be refreshed at now.
+func (s Session) Live(now time.Time) bool { return !s.Revoked() && now.Before(s.EndedAt()) }
+
 // Rotation is the compare-and-swap that advances a session by one generation.
-// It happens only if the session is at generation From, not revoked, issued to
-// ClientID (created no earlier than CreatedFrom), and neither idle-expired nor
-// expired at At; so a caller may rotate
+// It happens only if the session is at generation From, issued to
+// ClientRegistration, and live at At (Session.Live); so a caller may rotate
 // straight from a verified token without reading the session first.
 type Rotation struct {
-	From     uint64    // the generation the caller saw; the swap happens only if it is still current
-	At       time.Time // becomes RotatedAt and LastUsedAt; the session must be live at At
-	ClientID string    // must equal the session's ClientID
-	// CreatedFrom, if not zero, is the earliest CreatedAt the session may have:
-	// an OAuth client removed and registered again must not inherit sessions.
-	CreatedFrom time.Time
+	From uint64    // the generation the caller saw; the swap happens only if it is still current
+	At   time.Time // becomes RotatedAt and LastUsedAt; the session must be live at At
+	// ClientRegistration must equal the session's ClientRegistration ("" for
+	// a first-party session).
+	ClientRegistration string
 	// IdleExpiresAt is the new refresh expiry, capped at the session's
 	// ExpiresAt; zero keeps the current one (a locked expiry).
 	IdleExpiresAt time.Time
@@ -101,6 +124,10 @@ type Key struct {
 // Client is a registered OAuth 2.0 client of the standalone server.
 type Client struct {
 	ID string // "client_id": unique, chosen by the operator
+	// Registration is an opaque value, set by the caller, that is different
+	// for every registration: a client removed and added again under the same
+	// ID gets a new one. Sessions record it (Session.ClientRegistration).
+	Registration string
 	// SecretHash is the hash of a confidential client's secret (never the
 	// secret); empty for a public client, which authenticates with nothing.
 	SecretHash string
@@ -111,7 +138,8 @@ type Client struct {
 // Public reports whether the client has no secret.
 func (c Client) Public() bool { return c.SecretHash == "" }
 
-// Users stores accounts.
+// Users stores the accounts of the standalone server. It is a role, not part
+// of the core: the library never needs it.
 type Users interface {
 	// CreateUser inserts u. ErrExists if the ID or the username is taken.
 	CreateUser(ctx context.Context, u User) error
@@ -140,16 +168,17 @@ type Sessions interface {
 	// concurrent callers with the same r.From succeeds.
 	RotateSession(ctx context.Context, id string, r Rotation) (Session, error)
 	// UserSessions returns every stored session of the user (live, expired and
-	// revoked alike), newest first.
+	// revoked alike), newest first (CreatedAt descending); sessions created in
+	// the same millisecond come in ascending byte order of ID.
 	UserSessions(ctx context.Context, userID string) ([]Session, error)
 }
 
 // Revocations records revocations and serves them as a feed.
 type Revocations interface {
-	// RevokeSession marks session id revoked at rev.At with reason and appends rev
-	// (with SessionID = id) to the feed, atomically. Revoking a revoked session
+	// RevokeSession marks session rev.SessionID revoked at rev.At with reason
+	// and appends rev to the feed, atomically. Revoking a revoked session
 	// changes nothing and returns nil. ErrNotFound if the session does not exist.
-	RevokeSession(ctx context.Context, id, reason string, rev Revocation) error
+	RevokeSession(ctx context.Context, rev Revocation, reason string) error
 	// RevokeToken appends rev (a TokenID entry) to the feed.
 	RevokeToken(ctx context.Context, rev Revocation) error
 	// RevocationsAfter returns the feed entries with Seq > after whose Until is
@@ -167,7 +196,8 @@ type Keys interface {
 	DeleteKey(ctx context.Context, id string) error
 }
 
-// Clients stores OAuth 2.0 clients.
+// Clients stores the OAuth 2.0 clients of the standalone server. It is a
+// role, not part of the core.
 type Clients interface {
 	// CreateClient inserts c. ErrExists if the ID is taken.
 	CreateClient(ctx context.Context, c Client) error
@@ -179,18 +209,18 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
-// Store is everything latchkey keeps. Every backend implements it and passes
-// storetest.Run.
+// Store is the core contract: what the token logic (latchkey.Auth) needs and
+// nothing else. Every backend implements it and passes storetest.Run; the
+// roles a backend also offers (Users, Clients, …) are found by type
+// assertion, and storetest.Run runs their sub-suites too.
 type Store interface {
-	Users
 	Sessions
 	Revocations
 	Keys
-	Clients
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
-	// Purge deletes what no longer matters at now: sessions that expired or were
-	// revoked before now-retain, and feed entries whose Until is before now.
+	// Purge deletes what no longer matters at now: sessions whose EndedAt is
+	// before now-retain, and feed entries whose Until is before now.
 	// It returns how many sessions it deleted.
 	Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error)
 	// Close releases the backend's resources.

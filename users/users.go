@@ -32,7 +32,7 @@ const (
 type Config struct {
 	// Store keeps the accounts. Required.
 	Store store.Users
-	// Params are the argon2id parameters of new hashes; zero means password.Default.
+	// Params are the argon2id parameters of new hashes; zero means password.Default().
 	Params password.Params
 	// MaxConcurrentHashes caps simultaneous argon2id computations (each takes
 	// Params.Memory); zero means the number of CPUs.
@@ -59,7 +59,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("users: Config.Store is required")
 	}
 	if cfg.Params == (password.Params{}) {
-		cfg.Params = password.Default
+		cfg.Params = password.Default()
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)

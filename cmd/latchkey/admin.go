@@ -13,128 +13,158 @@ import (
 	"github.com/latchkey/latchkey"
 )
 
-// admin runs the users, sessions, clients and keys commands against the store.
-func admin(ctx context.Context, o *options, cmd, sub string, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	want := map[string]int{
-		"users add": 1, "users list": 0, "users disable": 1, "users enable": 1,
-		"sessions list": 1, "sessions revoke": 1,
-		"keys list": 0, "keys rotate": 0,
-		"clients add": 1, "clients list": 0, "clients remove": 1,
+// adminFunc is an administrative command: it works on the opened store and
+// writes its table to tw.
+type adminFunc func(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error
+
+// withStore opens the store and the Auth for an administrative command, runs
+// it, and closes them.
+func withStore(f adminFunc) func(ctx context.Context, c *call) error {
+	return func(ctx context.Context, c *call) error {
+		log := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		e, err := c.o.open(ctx, log, "", true)
+		if err != nil {
+			return err
+		}
+		defer e.close()
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		defer tw.Flush()
+		return f(ctx, c, e, tw)
 	}
-	n, ok := want[cmd+" "+sub]
-	if !ok {
-		return usagef("unknown command %q (see 'latchkey help')", cmd+" "+sub)
-	}
-	if len(args) != n {
-		return usagef("%s %s takes %d argument(s), got %d (flags go before arguments)", cmd, sub, n, len(args))
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	e, err := o.open(ctx, log, "", true)
+}
+
+func usersAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	pw, err := readPassword(c.stdin)
 	if err != nil {
 		return err
 	}
-	defer e.close()
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
-	switch cmd + " " + sub {
-	case "users add":
-		pw, err := readPassword(stdin)
-		if err != nil {
-			return err
+	u, err := e.users.Register(ctx, c.args[0], pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "%s\t%s\n", u.ID, u.Username)
+	return nil
+}
+
+func usersList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	us, err := e.users.List(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "UUID\tUSERNAME\tSTATUS\tCREATED")
+	for _, u := range us {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
 		}
-		u, err := e.users.Register(ctx, args[0], pw)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\t%s\n", u.ID, u.Username)
-	case "users list":
-		us, err := e.users.List(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(tw, "UUID\tUSERNAME\tSTATUS\tCREATED")
-		for _, u := range us {
-			status := "active"
-			if u.Disabled {
-				status = "disabled"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Username, status, stamp(u.CreatedAt))
-		}
-	case "users disable", "users enable":
-		u, err := e.users.SetDisabled(ctx, args[0], sub == "disable")
-		if err != nil {
-			return err
-		}
-		if sub == "disable" {
-			if err := e.auth.RevokeUser(ctx, u.ID, "", latchkey.ReasonAdmin); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%sd\n", u.ID, u.Username, sub)
-	case "sessions list":
-		u, err := e.users.ByName(ctx, args[0])
-		if err != nil {
-			return err
-		}
-		ss, err := e.auth.Sessions(ctx, u.ID)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
-		for _, s := range ss {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.CreatedAt), stamp(s.LastUsedAt), stamp(s.IdleExpiresAt), s.IP, s.UserAgent)
-		}
-	case "sessions revoke":
-		if err := e.auth.RevokeSession(ctx, args[0], latchkey.ReasonAdmin); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\trevoked\n", args[0])
-	case "clients add":
-		c, secret, err := e.clients.Add(ctx, args[0], o.clientName, o.confidential)
-		if err != nil {
-			return err
-		}
-		if secret == "" {
-			fmt.Fprintf(tw, "%s\tpublic\n", c.ID)
-			break
-		}
-		fmt.Fprintf(tw, "%s\tconfidential\n", c.ID)
-		fmt.Fprintf(tw, "client_secret: %s\n", secret)
-		fmt.Fprintln(stderr, "The secret is shown only now; latchkey keeps only its hash.")
-	case "clients list":
-		cs, err := e.clients.List(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tNAME")
-		for _, c := range cs {
-			kind := "confidential"
-			if c.Public() {
-				kind = "public"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, kind, stamp(c.CreatedAt), c.Name)
-		}
-	case "clients remove":
-		if err := e.clients.Remove(ctx, args[0]); err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%s\tremoved\n", args[0])
-	case "keys rotate":
-		rotate := e.auth.Keys().Rotate
-		if o.force {
-			rotate = e.auth.Keys().ForceRotate
-		}
-		if err := rotate(ctx); err != nil {
-			return err
-		}
-		fallthrough
-	case "keys list":
-		fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED")
-		for _, k := range e.auth.Keys().Info() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, stamp(k.CreatedAt), stamp(k.ActivatedAt), stamp(k.RetiredAt))
-		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Username, status, stamp(u.CreatedAt))
 	}
 	return nil
+}
+
+// usersDisable disables a user and revokes every session of it.
+func usersDisable(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	u, err := e.users.SetDisabled(ctx, c.args[0], true)
+	if err != nil {
+		return err
+	}
+	if err := e.auth.Revoke(ctx, latchkey.RevokeOptions{UserID: u.ID, Reason: latchkey.ReasonAdmin}); err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "%s\t%s\tdisabled\n", u.ID, u.Username)
+	return nil
+}
+
+func usersEnable(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	u, err := e.users.SetDisabled(ctx, c.args[0], false)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "%s\t%s\tenabled\n", u.ID, u.Username)
+	return nil
+}
+
+func sessionsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	u, err := e.users.ByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	ss, err := e.auth.Sessions(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
+	for _, s := range ss {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.CreatedAt), stamp(s.LastUsedAt), stamp(s.IdleExpiresAt), s.IP, s.UserAgent)
+	}
+	return nil
+}
+
+func sessionsRevoke(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	if err := e.auth.Revoke(ctx, latchkey.RevokeOptions{SessionID: c.args[0], Reason: latchkey.ReasonAdmin}); err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "%s\trevoked\n", c.args[0])
+	return nil
+}
+
+func clientsAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	cl, secret, err := e.clients.Add(ctx, c.args[0], c.o.clientName, c.o.confidential)
+	if err != nil {
+		return err
+	}
+	if secret == "" {
+		fmt.Fprintf(tw, "%s\tpublic\n", cl.ID)
+		return nil
+	}
+	fmt.Fprintf(tw, "%s\tconfidential\n", cl.ID)
+	fmt.Fprintf(tw, "client_secret: %s\n", secret)
+	fmt.Fprintln(c.stderr, "The secret is shown only now; latchkey keeps only its hash.")
+	return nil
+}
+
+func clientsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	cs, err := e.clients.List(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tNAME")
+	for _, cl := range cs {
+		kind := "confidential"
+		if cl.Public() {
+			kind = "public"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cl.ID, kind, stamp(cl.CreatedAt), cl.Name)
+	}
+	return nil
+}
+
+func clientsRemove(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	if err := e.clients.Remove(ctx, c.args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(tw, "%s\tremoved\n", c.args[0])
+	return nil
+}
+
+func keysList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	fmt.Fprintln(tw, "KID\tALG\tSTATE\tCREATED\tACTIVATED\tRETIRED")
+	for _, k := range e.auth.Keys().Info() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.State, stamp(k.CreatedAt), stamp(k.ActivatedAt), stamp(k.RetiredAt))
+	}
+	return nil
+}
+
+// keysRotate rotates the keys and lists them.
+func keysRotate(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	rotate := e.auth.Keys().Rotate
+	if c.o.force {
+		rotate = e.auth.Keys().ForceRotate
+	}
+	if err := rotate(ctx); err != nil {
+		return err
+	}
+	return keysList(ctx, c, e, tw)
 }
 
 // readPassword reads one line from stdin, so a password never appears in the

@@ -194,6 +194,18 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve"}, map[string]string{"LATCHKEY_TRUSTED_PROXIES": "0.0.0.0/0"}, "every address"},
 		{[]string{"users"}, nil, "subcommand"},
 		{[]string{"users", "add"}, nil, "argument"},
+		{[]string{"users", "frobnicate"}, nil, "unknown command"},
+		{[]string{"bench"}, nil, "unknown command"},
+		{[]string{"users", "list", "extra"}, nil, "no arguments"},
+		// Each command takes only its own flags.
+		{[]string{"users", "list", "--confidential"}, nil, "--confidential"},
+		{[]string{"users", "list", "--access-ttl", "1m"}, nil, "--access-ttl"},
+		{[]string{"keys", "list", "--force"}, nil, "--force"},
+		{[]string{"clients", "add", "--force", "x"}, nil, "--force"},
+		{[]string{"sessions", "list", "--demo", "alice"}, nil, "--demo"},
+		{[]string{"serve", "--confidential"}, nil, "--confidential"},
+		{[]string{"version", "--store", "sqlite:x.db"}, nil, "--store"},
+		{[]string{"users", "disable", "--access-ttl", "soon", "alice"}, nil, "access-ttl"},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), tc.args, envFunc(tc.env), strings.NewReader(""), &bytes.Buffer{}, &stderr)
@@ -391,27 +403,56 @@ func gcPercent() int {
 }
 
 // serve applies its collector policy while it runs, unless the operator set
-// GOGC or GOMEMLIMIT, and leaves the process as it found it.
+// GOGC or GOMEMLIMIT or --memory-policy off, says which in one log line, and
+// leaves the process as it found it.
 func TestServeCollectorPolicy(t *testing.T) {
 	before, limit := gcPercent(), debug.SetMemoryLimit(-1)
 	for _, tc := range []struct {
+		args []string
 		env  map[string]string
 		want int
+		log  string
 	}{
-		{nil, serveMemory.GCPercent},
-		{map[string]string{"GOGC": "100"}, before},
-		{map[string]string{"GOMEMLIMIT": "1GiB"}, before},
+		{nil, nil, serveMemory.GCPercent, `msg="memory policy: GOGC=200, soft limit max(44 MiB, 2x live heap`},
+		{[]string{"--memory-policy", "auto"}, nil, serveMemory.GCPercent, `msg="memory policy: GOGC=200`},
+		{nil, map[string]string{"GOGC": "100"}, before, `msg="memory policy off: GOGC is set"`},
+		{nil, map[string]string{"GOMEMLIMIT": "1GiB"}, before, `msg="memory policy off: GOMEMLIMIT is set"`},
+		{[]string{"--memory-policy", "auto"}, map[string]string{"GOGC": "100", "GOMEMLIMIT": "1GiB"}, before, `msg="memory policy off: GOGC and GOMEMLIMIT are set"`},
+		{[]string{"--memory-policy", "off"}, nil, before, `msg="memory policy off: --memory-policy=off`},
+		{nil, map[string]string{"LATCHKEY_MEMORY_POLICY": "off"}, before, `memory_policy=off`},
 	} {
 		db := "sqlite:" + filepath.Join(t.TempDir(), "gc.db")
-		_, _, stop := startServe(t, []string{"--store", db}, tc.env)
+		_, logs, stop := startServe(t, append([]string{"--store", db}, tc.args...), tc.env)
 		if got := gcPercent(); got != tc.want {
-			t.Errorf("env %v: GOGC %d while serving, want %d", tc.env, got, tc.want)
+			t.Errorf("%v env %v: GOGC %d while serving, want %d", tc.args, tc.env, got, tc.want)
+		}
+		if got := debug.SetMemoryLimit(-1); tc.want == before && got != limit {
+			t.Errorf("%v env %v: memory limit %d while serving, want %d", tc.args, tc.env, got, limit)
 		}
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
-		if got, l := gcPercent(), debug.SetMemoryLimit(-1); got != before || l != limit {
-			t.Fatalf("env %v: after serve GOGC %d limit %d, want %d and %d", tc.env, got, l, before, limit)
+		if !strings.Contains(logs.String(), tc.log) || strings.Count(logs.String(), "memory policy") != 1 {
+			t.Errorf("%v env %v: log does not say %q once:\n%s", tc.args, tc.env, tc.log, logs.String())
 		}
+		if got, l := gcPercent(), debug.SetMemoryLimit(-1); got != before || l != limit {
+			t.Fatalf("%v env %v: after serve GOGC %d limit %d, want %d and %d", tc.args, tc.env, got, l, before, limit)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"serve", "--memory-policy", "sometimes"}, nil},
+		{[]string{"serve"}, map[string]string{"LATCHKEY_MEMORY_POLICY": "never"}},
+	} {
+		err := run(context.Background(), tc.args, envFunc(tc.env), strings.NewReader(""), io.Discard, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), "memory-policy") {
+			t.Errorf("%q env %v = %v, want a usage error naming the memory policy", tc.args, tc.env, err)
+		}
+	}
+	if got, l := gcPercent(), debug.SetMemoryLimit(-1); got != before || l != limit {
+		t.Fatalf("a refused serve changed GOGC to %d and the limit to %d", got, l)
 	}
 }

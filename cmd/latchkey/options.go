@@ -17,13 +17,17 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
-// options are the settings of PRODUCT.md's configuration table.
+// options are the settings of PRODUCT.md's configuration table and the
+// flags of the administrative commands. A command defines only the flags it
+// reads (see commands); the others keep their zero value, which the library
+// reads as its default.
 type options struct {
 	addr            string
 	store           string
@@ -44,10 +48,11 @@ type options struct {
 	leeway          time.Duration
 	demo            bool
 	storePool       int
+	trustedProxies  string
+	memoryPolicy    string
 	force           bool
 	confidential    bool
 	clientName      string
-	trustedProxies  string
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 
@@ -56,49 +61,121 @@ type options struct {
 	secretEnv string // LATCHKEY_SECRET, never a flag
 }
 
-func defineOptions(fs *flag.FlagSet) *options {
-	o := &options{}
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-	fs.StringVar(&o.store, "store", "sqlite:latchkey.db", "store: sqlite:PATH, postgres://…, redis://host:port/DB, redis-cluster://host:port,…")
-	fs.StringVar(&o.issuer, "issuer", "", "\"iss\" of access tokens (default http://ADDR)")
-	fs.StringVar(&o.audience, "audience", "latchkey", "\"aud\" of access tokens")
-	fs.StringVar(&o.signingAlg, "signing-alg", "EdDSA", "EdDSA, ES256, RS256 or HS256")
-	fs.DurationVar(&o.accessTTL, "access-ttl", latchkey.DefaultAccessTTL, "access token lifetime")
-	fs.DurationVar(&o.refreshTTL, "refresh-ttl", latchkey.DefaultRefreshTTL, "refresh idle timeout (slides with each refresh unless locked)")
-	fs.DurationVar(&o.sessionLifetime, "session-lifetime", latchkey.DefaultSessionLifetime, "absolute session lifetime (never slides)")
-	fs.BoolVar(&o.lockedExpiry, "locked-expiry", false, "fix the refresh expiry at login")
-	fs.DurationVar(&o.reuseGrace, "reuse-grace", latchkey.DefaultReuseGrace, "window in which a just-rotated refresh token yields the same new token")
-	fs.BoolVar(&o.bindAccess, "bind-access", false, "refresh also requires the session's access token")
-	fs.StringVar(&o.tokenLocations, "token-locations", "headers,cookies,json", "where tokens are read from: headers, cookies, json, query")
-	fs.BoolVar(&o.cookieSecure, "cookie-secure", true, "Secure cookies with the __Host- prefix (false for plain-http development)")
-	fs.BoolVar(&o.csrf, "csrf", true, "double-submit CSRF check for cookie-authenticated unsafe requests")
-	fs.BoolVar(&o.registration, "registration", true, "open POST /register")
-	fs.DurationVar(&o.revocationDelay, "revocation-delay", latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
-	fs.DurationVar(&o.leeway, "leeway", 0, "clock skew tolerated on exp/nbf")
-	fs.BoolVar(&o.demo, "demo", false, "create the user test/test and the public OAuth client demo at start if missing")
-	fs.BoolVar(&o.force, "force", false, "keys rotate: promote the next key even if it was published less than 2 minutes ago")
-	fs.BoolVar(&o.confidential, "confidential", false, "clients add: a confidential client, with a secret printed once")
-	fs.StringVar(&o.clientName, "client-name", "", "clients add: a description of the client")
-	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For is believed (default none)")
-	fs.IntVar(&o.storePool, "store-pool", 0, "connections per store node for PostgreSQL and Redis (0 = 16 for PostgreSQL unless the URL sets pool_max_conns, go-redis's default for Redis)")
-	return o
+// flagDef is one flag a command may define. A setting (env) is also read from
+// its LATCHKEY_ environment variable; an action of one invocation (--force,
+// --confidential) is not, so that an environment file shared by every command
+// cannot make every key rotation forced or every client confidential.
+type flagDef struct {
+	env    bool
+	define func(fs *flag.FlagSet, o *options, name string)
 }
 
-// finish validates what flag parsing cannot.
-func (o *options) finish(getenv func(string) string) error {
-	locs, err := httpauth.ParseLocations(strings.Split(o.tokenLocations, ","))
-	if err != nil {
-		return usageError{err.Error()}
+// flagDefs are every flag of every command, by name.
+var flagDefs = map[string]flagDef{
+	"addr": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.addr, n, "127.0.0.1:8080", "listen address")
+	}},
+	"store": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.store, n, "sqlite:latchkey.db", "store: sqlite:PATH, postgres://…, redis://host:port/DB, redis-cluster://host:port,…")
+	}},
+	"store-pool": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.IntVar(&o.storePool, n, 0, "connections per store node for PostgreSQL and Redis (0 = 16 for PostgreSQL unless the URL sets pool_max_conns, go-redis's default for Redis)")
+	}},
+	"issuer": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.issuer, n, "", "\"iss\" of access tokens (default http://ADDR)")
+	}},
+	"audience": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.audience, n, "latchkey", "\"aud\" of access tokens")
+	}},
+	"signing-alg": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.signingAlg, n, keys.Algorithms()[0], "one of "+strings.Join(keys.Algorithms(), ", "))
+	}},
+	"access-ttl": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.accessTTL, n, latchkey.DefaultAccessTTL, "access token lifetime")
+	}},
+	"refresh-ttl": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.refreshTTL, n, latchkey.DefaultRefreshTTL, "refresh idle timeout (slides with each refresh unless locked)")
+	}},
+	"session-lifetime": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.sessionLifetime, n, latchkey.DefaultSessionLifetime, "absolute session lifetime (never slides)")
+	}},
+	"locked-expiry": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.lockedExpiry, n, false, "fix the refresh expiry at login")
+	}},
+	"reuse-grace": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.reuseGrace, n, latchkey.DefaultReuseGrace, "window in which a just-rotated refresh token yields the same new token (0s disables)")
+	}},
+	"bind-access": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.bindAccess, n, false, "refresh also requires the session's access token")
+	}},
+	"token-locations": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.tokenLocations, n, "headers,cookies,json", "where tokens are read from: headers, cookies, json, query")
+	}},
+	"cookie-secure": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.cookieSecure, n, true, "Secure cookies with the __Host- prefix (false for plain-http development)")
+	}},
+	"csrf": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.csrf, n, true, "double-submit CSRF check for cookie-authenticated unsafe requests")
+	}},
+	"registration": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.registration, n, true, "open POST /register")
+	}},
+	"revocation-delay": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.revocationDelay, n, latchkey.DefaultRevocationDelay, "most time before a revoked session's access tokens are refused on every node")
+	}},
+	"leeway": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.leeway, n, 0, "clock skew tolerated on exp/nbf")
+	}},
+	"demo": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.demo, n, false, "create the user test/test and the public OAuth client demo at start if missing")
+	}},
+	"trusted-proxies": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.trustedProxies, n, "", "comma-separated addresses or CIDR prefixes of proxies whose X-Forwarded-For is believed (default none)")
+	}},
+	"memory-policy": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.memoryPolicy, n, "auto", "garbage-collector policy: auto (GOGC=200 and a soft memory limit, unless GOGC or GOMEMLIMIT is set) or off")
+	}},
+	"force": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.force, n, false, "promote the next key even if it was published less than 2 minutes ago")
+	}},
+	"confidential": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.confidential, n, false, "a confidential client, with a secret printed once")
+	}},
+	"client-name": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.clientName, n, "", "a description of the client")
+	}},
+}
+
+// Memory policies of serve (--memory-policy).
+const (
+	memoryAuto = "auto" // serveMemory unless GOGC or GOMEMLIMIT is set
+	memoryOff  = "off"  // Go's own settings, whatever they are
+)
+
+// finish validates what flag parsing cannot, for the flags fs defines.
+func (o *options) finish(fs *flag.FlagSet, getenv func(string) string) error {
+	defined := func(name string) bool { return fs.Lookup(name) != nil }
+	if defined("token-locations") {
+		locs, err := httpauth.ParseLocations(strings.Split(o.tokenLocations, ","))
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		o.locations = locs
 	}
-	o.locations = locs
-	if o.proxies, err = httpauth.ParseTrustedProxies(o.trustedProxies); err != nil {
-		return usagef("--trusted-proxies: %v", err)
+	if defined("trusted-proxies") {
+		var err error
+		if o.proxies, err = httpauth.ParseTrustedProxies(o.trustedProxies); err != nil {
+			return usagef("--trusted-proxies: %v", err)
+		}
 	}
 	if o.storePool < 0 || o.storePool > 10000 {
 		return usagef("--store-pool %d is outside 0..10000", o.storePool)
 	}
-	if o.reuseGrace == 0 {
+	if defined("reuse-grace") && o.reuseGrace == 0 {
 		o.reuseGrace = -1 // an explicit 0s disables the window
+	}
+	if defined("memory-policy") && o.memoryPolicy != memoryAuto && o.memoryPolicy != memoryOff {
+		return usagef("--memory-policy %q: want %s or %s", o.memoryPolicy, memoryAuto, memoryOff)
 	}
 	o.secretEnv = getenv("LATCHKEY_SECRET")
 	return nil

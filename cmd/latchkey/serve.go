@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/memlimit"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
@@ -54,13 +56,22 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, adm
 		st.Close()
 		return nil, err
 	}
-	u, err := users.New(users.Config{Store: st})
+	// The server and the admin commands need the accounts and clients roles
+	// besides the core; every built-in backend offers both.
+	accounts, ok1 := st.(store.Users)
+	clientStore, ok2 := st.(store.Clients)
+	if !ok1 || !ok2 {
+		a.Close()
+		st.Close()
+		return nil, fmt.Errorf("the %s store does not keep users and OAuth clients", scheme)
+	}
+	u, err := users.New(users.Config{Store: accounts})
 	if err != nil {
 		a.Close()
 		st.Close()
 		return nil, err
 	}
-	return &env{log: log, store: st, auth: a, users: u, clients: oauth.New(st, nil)}, nil
+	return &env{log: log, store: st, auth: a, users: u, clients: oauth.New(clientStore, nil)}, nil
 }
 
 func (e *env) close() {
@@ -68,8 +79,15 @@ func (e *env) close() {
 	e.store.Close()
 }
 
-func serve(ctx context.Context, o *options, stderr io.Writer) error {
+// serve runs the token server until ctx is cancelled; getenv is read for GOGC
+// and GOMEMLIMIT, which take over from its memory policy.
+func serve(ctx context.Context, o *options, getenv func(string) string, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	apply, why := memoryPolicy(o.memoryPolicy, getenv)
+	log.Info(why, "memory_policy", o.memoryPolicy)
+	if apply {
+		defer memlimit.Follow(serveMemory)()
+	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", o.addr, err)
@@ -99,15 +117,14 @@ func serve(ctx context.Context, o *options, stderr io.Writer) error {
 		}
 	}
 	srv, err := server.New(server.Config{
-		Auth:            e.auth,
-		Users:           e.users,
-		Clients:         e.clients,
-		Locations:       o.locations,
-		Registration:    o.registration,
-		InsecureCookies: !o.cookieSecure,
-		DisableCSRF:     !o.csrf,
-		TrustedProxies:  o.proxies,
-		Logger:          log,
+		Auth:    e.auth,
+		Users:   e.users,
+		Clients: e.clients,
+		Middleware: httpauth.Config{Locations: o.locations, InsecureCookies: !o.cookieSecure,
+			DisableCSRF: !o.csrf},
+		Registration:   o.registration,
+		TrustedProxies: o.proxies,
+		Logger:         log,
 	})
 	if err != nil {
 		return err

@@ -57,11 +57,11 @@ func newApp(ctx context.Context, dbPath string, secret []byte, insecureCookies b
 	})
 	mux.Handle("GET /{$}", mw.RequireAccess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := latchkey.FromContext(r.Context())
-		home.Execute(w, map[string]string{"User": p.UserID, "CSRF": auth.CSRFToken(p.SessionID)})
+		home.Execute(w, map[string]string{"User": p.UserID, "CSRF": mw.CSRFToken(p.SessionID)})
 	})))
 	mux.Handle("POST /logout", mw.RequireAccess(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := latchkey.FromContext(r.Context())
-		auth.Logout(r.Context(), p, latchkey.ScopeLocal)
+		auth.Logout(r.Context(), p, latchkey.LogoutLocal)
 		mw.ClearCookies(w)
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 	})))

@@ -61,7 +61,7 @@ func StartBaseline(dir, pw string) (*Baseline, error) {
 	pairJSON, _ := json.Marshal(map[string]string{"access_token": token, "refresh_token": "baseline"})
 	// /login costs what latchkey's login is dominated by by design: one argon2id
 	// verification with the default parameters, as many at once as CPUs.
-	hash, err := password.Hash(pw, password.Default)
+	hash, err := password.Hash(pw, password.Default())
 	if err != nil {
 		db.Close()
 		return nil, err

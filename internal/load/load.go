@@ -1,5 +1,5 @@
 // Package load drives a running latchkey server over HTTP and measures it: the
-// engine behind `latchkey bench`. Every run is bounded in time and in count,
+// engine behind cmd/latchkey-bench. Every run is bounded in time and in count,
 // and targets loopback unless told otherwise.
 package load
 

@@ -90,7 +90,9 @@ func TestBaseline(t *testing.T) {
 	}
 	defer b.Close()
 	for _, mode := range []string{load.ModeProtected, load.ModeRefresh, load.ModeLogin} {
-		res, err := load.Run(context.Background(), load.Config{Target: b.URL, Mode: mode, Concurrency: 4, Requests: 50, Duration: 10 * time.Second})
+		// The run ends after 50 requests; the long bound only leaves room for
+		// 50 argon2id logins under -race on a busy 2-CPU machine (~5/s).
+		res, err := load.Run(context.Background(), load.Config{Target: b.URL, Mode: mode, Concurrency: 4, Requests: 50, Duration: 60 * time.Second})
 		if err != nil || res.Errors != 0 || res.Requests < 50 {
 			t.Fatalf("baseline %s: %+v, %v", mode, res, err)
 		}

@@ -5,6 +5,8 @@
 // one conditional UPDATE … RETURNING, revoking one is a short transaction
 // (mark, then append to the revocation feed only if the mark changed
 // something). Tables carry the prefix latchkey_ so the schema can share a
-// database; Open creates or migrates it under an advisory lock, so several
-// nodes may start at once.
+// database. The schema version is kept in latchkey_schema; Open applies the
+// missing steps of an append-only list in one transaction under an advisory
+// lock, so several nodes may start at once, and refuses a database of a newer
+// version.
 package postgres

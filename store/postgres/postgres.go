@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -20,7 +21,11 @@ type DB struct {
 	pool *pgxpool.Pool
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store   = (*DB)(nil)
+	_ store.Users   = (*DB)(nil)
+	_ store.Clients = (*DB)(nil)
+)
 
 // Options tune the connection pool.
 type Options struct {
@@ -39,73 +44,81 @@ type Options struct {
 // (max_connections 100) room for six nodes.
 const DefaultMaxConns = 16
 
-const schemaVersion = 2
-
-// toVersion2 takes a version-1 database to version 2: the expiry indexes go
-// (they made every rotation write every index) and new pages keep room for
-// heap-only updates. Pages written before keep none until the table is
-// rewritten (VACUUM FULL, pg_repack); rotations are correct either way.
-const toVersion2 = `
-DROP INDEX IF EXISTS latchkey_sessions_idle;
-DROP INDEX IF EXISTS latchkey_sessions_revoked;
-ALTER TABLE latchkey_sessions SET (fillfactor = 70);
-UPDATE latchkey_schema SET version = 2;
-`
-
-// schema is created idempotently; times are Unix milliseconds, 0 = zero time.
-const schema = `
-CREATE TABLE IF NOT EXISTS latchkey_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS latchkey_users (
-	id            TEXT PRIMARY KEY,
-	username      TEXT NOT NULL UNIQUE,
-	password_hash TEXT NOT NULL,
-	disabled      BOOLEAN NOT NULL DEFAULT FALSE,
-	created_at    BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS latchkey_sessions (
-	id              TEXT PRIMARY KEY,
-	user_id         TEXT NOT NULL,
-	generation      BIGINT NOT NULL,
-	rotated_at      BIGINT NOT NULL,
-	created_at      BIGINT NOT NULL,
-	last_used_at    BIGINT NOT NULL,
-	idle_expires_at BIGINT NOT NULL,
-	expires_at      BIGINT NOT NULL,
-	revoked_at      BIGINT NOT NULL DEFAULT 0,
-	revoke_reason   TEXT NOT NULL DEFAULT '',
-	user_agent      TEXT NOT NULL DEFAULT '',
-	ip              TEXT NOT NULL DEFAULT '',
-	client_id       TEXT NOT NULL DEFAULT ''
-) WITH (fillfactor = 70);
--- No index may cover a column that a rotation changes (generation, rotated_at,
--- last_used_at, idle_expires_at): then every rotation is a heap-only (HOT)
--- update that touches no index, and the free space left in each page
--- (fillfactor) lets it stay on its page. Purge walks the primary key instead
--- of an expiry index.
-CREATE INDEX IF NOT EXISTS latchkey_sessions_user ON latchkey_sessions (user_id, created_at);
-CREATE TABLE IF NOT EXISTS latchkey_revocations (
-	seq        BIGSERIAL PRIMARY KEY,
-	session_id TEXT NOT NULL DEFAULT '',
-	token_id   TEXT NOT NULL DEFAULT '',
-	at         BIGINT NOT NULL,
-	until      BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS latchkey_revocations_until ON latchkey_revocations (until);
-CREATE TABLE IF NOT EXISTS latchkey_keys (
-	id           TEXT PRIMARY KEY,
-	algorithm    TEXT NOT NULL,
-	sealed       BYTEA NOT NULL,
-	created_at   BIGINT NOT NULL,
-	activated_at BIGINT NOT NULL DEFAULT 0,
-	retired_at   BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS latchkey_clients (
-	id          TEXT PRIMARY KEY,
-	secret_hash TEXT NOT NULL DEFAULT '',
-	name        TEXT NOT NULL DEFAULT '',
-	created_at  BIGINT NOT NULL
-);
-`
+// migrations[v] brings a database from schema version v to v+1, all in one
+// transaction under migrationLock; the version is kept in latchkey_schema.
+// Append, never edit: a database at any version takes the same path to the
+// newest as a new one, so both end with the same schema. Times are Unix
+// milliseconds, 0 = the zero time.
+var migrations = []string{
+	// 0 → 1: the first schema.
+	`CREATE TABLE latchkey_users (
+		id            TEXT PRIMARY KEY,
+		username      TEXT NOT NULL UNIQUE,
+		password_hash TEXT NOT NULL,
+		disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+		created_at    BIGINT NOT NULL
+	);
+	CREATE TABLE latchkey_sessions (
+		id              TEXT PRIMARY KEY,
+		user_id         TEXT NOT NULL,
+		generation      BIGINT NOT NULL,
+		rotated_at      BIGINT NOT NULL,
+		created_at      BIGINT NOT NULL,
+		last_used_at    BIGINT NOT NULL,
+		idle_expires_at BIGINT NOT NULL,
+		expires_at      BIGINT NOT NULL,
+		revoked_at      BIGINT NOT NULL DEFAULT 0,
+		revoke_reason   TEXT NOT NULL DEFAULT '',
+		user_agent      TEXT NOT NULL DEFAULT '',
+		ip              TEXT NOT NULL DEFAULT '',
+		client_id       TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX latchkey_sessions_user ON latchkey_sessions (user_id, created_at);
+	CREATE TABLE latchkey_revocations (
+		seq        BIGSERIAL PRIMARY KEY,
+		session_id TEXT NOT NULL DEFAULT '',
+		token_id   TEXT NOT NULL DEFAULT '',
+		at         BIGINT NOT NULL,
+		until      BIGINT NOT NULL
+	);
+	CREATE INDEX latchkey_revocations_until ON latchkey_revocations (until);
+	CREATE TABLE latchkey_keys (
+		id           TEXT PRIMARY KEY,
+		algorithm    TEXT NOT NULL,
+		sealed       BYTEA NOT NULL,
+		created_at   BIGINT NOT NULL,
+		activated_at BIGINT NOT NULL DEFAULT 0,
+		retired_at   BIGINT NOT NULL DEFAULT 0
+	);`,
+	// 1 → 2: no index may cover a column that a rotation changes
+	// (generation, rotated_at, last_used_at, idle_expires_at): then every
+	// rotation is a heap-only (HOT) update that touches no index, and the free
+	// space left in each page (fillfactor) lets it stay on its page; Purge
+	// walks the primary key instead of an expiry index. Pages written before
+	// keep no room until the table is rewritten (VACUUM FULL, pg_repack);
+	// rotations are correct either way. The clients table is created here if
+	// missing: version 1 had no step for it (the first schemas were re-run
+	// idempotently on every start, and a database of the earliest ones lacks it).
+	`DROP INDEX IF EXISTS latchkey_sessions_idle;
+	DROP INDEX IF EXISTS latchkey_sessions_revoked;
+	ALTER TABLE latchkey_sessions SET (fillfactor = 70);
+	CREATE TABLE IF NOT EXISTS latchkey_clients (
+		id          TEXT PRIMARY KEY,
+		secret_hash TEXT NOT NULL DEFAULT '',
+		name        TEXT NOT NULL DEFAULT '',
+		created_at  BIGINT NOT NULL
+	);`,
+	// 2 → 3: a client's registration, and the registration a session was
+	// issued to; existing rows get theirs from the data (sqlrow.MigrateRegistrations).
+	`ALTER TABLE latchkey_clients ADD COLUMN registration TEXT NOT NULL DEFAULT '';
+	ALTER TABLE latchkey_sessions ADD COLUMN client_registration TEXT NOT NULL DEFAULT '';` +
+		sqlrow.MigrateRegistrations("latchkey_clients", "latchkey_sessions") +
+		// A node of the previous version still running (a rolling upgrade)
+		// writes OAuth sessions with the default '': refuse them rather than
+		// let them be refreshed as first-party sessions.
+		`ALTER TABLE latchkey_sessions ADD CONSTRAINT latchkey_sessions_oauth_registration
+		CHECK (client_id = '' OR client_registration <> '');`,
+}
 
 // migrationLock is the advisory lock key that serialises schema set-up.
 const migrationLock = 0x6c6174636b6579 // "latckey"
@@ -146,29 +159,45 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// migrate brings the schema up to date in one transaction, under an advisory
+// lock so that nodes starting together migrate one after the other.
 func (db *DB) migrate(ctx context.Context) error {
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
-			return fmt.Errorf("postgres: migrate: %w", err)
+			return err
 		}
-		if _, err := tx.Exec(ctx, schema); err != nil {
-			return fmt.Errorf("postgres: migrate: %w", err)
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS latchkey_schema (version INTEGER NOT NULL)`); err != nil {
+			return err
 		}
-		var v int
-		err := tx.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			_, err = tx.Exec(ctx, `INSERT INTO latchkey_schema (version) VALUES ($1)`, schemaVersion)
-		case err == nil && v == 1:
-			_, err = tx.Exec(ctx, toVersion2)
-		case err == nil && v > schemaVersion:
-			return fmt.Errorf("postgres: the database has schema version %d, newer than this latchkey (%d)", v, schemaVersion)
+		v, found := 0, true
+		if err := tx.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v); errors.Is(err, pgx.ErrNoRows) {
+			found = false
+		} else if err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("postgres: migrate: %w", err)
+		if v > len(migrations) {
+			return fmt.Errorf("the database has schema version %d, newer than this latchkey (%d)", v, len(migrations))
 		}
-		return nil
+		if v == len(migrations) {
+			return nil
+		}
+		for ; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("to schema version %d: %w", v+1, err)
+			}
+		}
+		var err error
+		if found {
+			_, err = tx.Exec(ctx, `UPDATE latchkey_schema SET version = $1`, v)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO latchkey_schema (version) VALUES ($1)`, v)
+		}
+		return err
 	})
+	if err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
 }
 
 // Close closes the pool.
@@ -192,7 +221,7 @@ func isUnique(err error) bool {
 
 // CreateUser inserts u.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_users (id, username, password_hash, disabled, created_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_users (`+sqlrow.UserColumns+`) VALUES ($1, $2, $3, $4, $5)`,
 		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt))
 	if isUnique(err) {
 		return store.ErrExists
@@ -251,11 +280,14 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 
 // CreateSession inserts x.
 func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
+	if err := sqlrow.CheckRegistration(x); err != nil {
+		return fmt.Errorf("postgres: create session: %w", err)
+	}
 	vals, err := sqlrow.SessionValues(x)
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres: create session: %w", err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sqlrow.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`, vals...)
+	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sqlrow.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -277,23 +309,30 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 	return x, nil
 }
 
+// rotateSQL is the compare-and-swap: $1 at, $2 the new idle expiry (0 keeps
+// it), $3 the id, $4 the generation expected, $5 the client registration.
+var rotateSQL = `UPDATE latchkey_sessions
+	SET generation = generation + 1, rotated_at = $1, last_used_at = $1,
+		idle_expires_at = CASE WHEN $2::BIGINT = 0 THEN idle_expires_at ELSE LEAST($2::BIGINT, expires_at) END
+	WHERE id = $3 AND generation = $4 AND client_registration = $5 AND ` + sqlrow.LiveAt("$1::BIGINT") + `
+	RETURNING ` + sqlrow.SessionColumns
+
 // RotateSession advances the session one generation with one conditional
 // UPDATE that checks every condition of r.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
 	from, err := sqlrow.Generation(r.From)
-	if err != nil {
-		return store.Session{}, err
+	if err != nil || from == math.MaxInt64 {
+		return store.Session{}, fmt.Errorf("postgres: rotate: generation %d cannot advance", r.From)
 	}
-	x, err := sqlrow.Session(db.pool.QueryRow(ctx, `UPDATE latchkey_sessions
-		SET generation = generation + 1, rotated_at = $1, last_used_at = $1,
-			idle_expires_at = CASE WHEN $2::BIGINT = 0 THEN idle_expires_at ELSE LEAST($2::BIGINT, expires_at) END
-		WHERE id = $3 AND generation = $4 AND revoked_at = 0 AND client_id = $5 AND created_at >= $6
-			AND idle_expires_at > $1 AND expires_at > $1
-		RETURNING `+sqlrow.SessionColumns, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID,
-		sqlrow.Millis(r.CreatedFrom)))
+	x, err := sqlrow.Session(db.pool.QueryRow(ctx, rotateSQL, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration))
 	if errors.Is(err, pgx.ErrNoRows) {
-		if _, err := db.Session(ctx, id); err != nil {
-			return store.Session{}, err
+		// No row matched: a condition of r failed, or there is no such session.
+		var exists bool
+		if err := db.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM latchkey_sessions WHERE id = $1)`, id).Scan(&exists); err != nil {
+			return store.Session{}, fmt.Errorf("postgres: rotate: %w", err)
+		}
+		if !exists {
+			return store.Session{}, store.ErrNotFound
 		}
 		return store.Session{}, store.ErrConflict
 	}
@@ -303,9 +342,10 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	return x, nil
 }
 
-// UserSessions returns every session of the user, newest first.
+// UserSessions returns every session of the user, newest first, ties in byte
+// order of ID (COLLATE "C", whatever the database's collation).
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.SessionColumns+` FROM latchkey_sessions WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.SessionColumns+` FROM latchkey_sessions WHERE user_id = $1 ORDER BY created_at DESC, id COLLATE "C"`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: user sessions: %w", err)
 	}
@@ -318,7 +358,8 @@ func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session,
 
 // RevokeSession marks the session revoked and appends to the feed in one
 // transaction; the append happens only if the mark changed the row.
-func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
+func (db *DB) RevokeSession(ctx context.Context, rev store.Revocation, reason string) error {
+	id := rev.SessionID
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE latchkey_sessions SET revoked_at = $1, revoke_reason = $2 WHERE id = $3 AND revoked_at = 0`, sqlrow.Millis(rev.At), reason, id)
 		if err != nil {
@@ -417,18 +458,12 @@ func (db *DB) listen(ctx context.Context, ch chan<- struct{}) {
 
 // RevocationsAfter returns the feed after seq.
 func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, limit int) ([]store.Revocation, error) {
-	rows, err := db.pool.Query(ctx, `SELECT seq, session_id, token_id, at, until FROM latchkey_revocations
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.RevocationColumns+` FROM latchkey_revocations
 		WHERE seq > $1 AND until > $2 ORDER BY seq LIMIT $3`, after, sqlrow.Millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revocations: %w", err)
 	}
-	revs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Revocation, error) {
-		var x store.Revocation
-		var at, until int64
-		err := r.Scan(&x.Seq, &x.SessionID, &x.TokenID, &at, &until)
-		x.At, x.Until = sqlrow.Time(at), sqlrow.Time(until)
-		return x, err
-	})
+	revs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Revocation, error) { return sqlrow.Revocation(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: revocations: %w", err)
 	}
@@ -437,10 +472,10 @@ func (db *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, 
 
 // PutKey inserts or replaces a key.
 func (db *DB) PutKey(ctx context.Context, k store.Key) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_keys (id, algorithm, sealed, created_at, activated_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_keys (`+sqlrow.KeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (id) DO UPDATE SET algorithm = EXCLUDED.algorithm, sealed = EXCLUDED.sealed, created_at = EXCLUDED.created_at,
 		activated_at = EXCLUDED.activated_at, retired_at = EXCLUDED.retired_at`,
-		k.ID, k.Algorithm, k.Sealed, sqlrow.Millis(k.CreatedAt), sqlrow.Millis(k.ActivatedAt), sqlrow.Millis(k.RetiredAt))
+		sqlrow.KeyValues(k)...)
 	if err != nil {
 		return fmt.Errorf("postgres: put key: %w", err)
 	}
@@ -449,17 +484,11 @@ func (db *DB) PutKey(ctx context.Context, k store.Key) error {
 
 // ListKeys returns every key, oldest first.
 func (db *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, algorithm, sealed, created_at, activated_at, retired_at FROM latchkey_keys ORDER BY created_at, id`)
+	rows, err := db.pool.Query(ctx, `SELECT `+sqlrow.KeyColumns+` FROM latchkey_keys ORDER BY created_at, id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list keys: %w", err)
 	}
-	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) {
-		var k store.Key
-		var created, activated, retired int64
-		err := r.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
-		k.CreatedAt, k.ActivatedAt, k.RetiredAt = sqlrow.Time(created), sqlrow.Time(activated), sqlrow.Time(retired)
-		return k, err
-	})
+	ks, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Key, error) { return sqlrow.Key(r) })
 	if err != nil {
 		return nil, fmt.Errorf("postgres: list keys: %w", err)
 	}
@@ -476,8 +505,8 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4)`,
-		c.ID, c.SecretHash, c.Name, sqlrow.Millis(c.CreatedAt))
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+		sqlrow.ClientValues(c)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -526,7 +555,11 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 
 const purgeBatch = 1000
 
-// Purge deletes sessions expired or revoked before now-retain, walking the
+// sessionDead is the condition under which Purge deletes a session, shared
+// with SQLite; parameter $3 is the cut-off time.
+var sessionDead = sqlrow.EndedBefore("$3::BIGINT")
+
+// Purge deletes sessions whose EndedAt is before now-retain, walking the
 // primary key a batch at a time (there is no expiry index, see the schema),
 // and feed entries whose Until has passed.
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
@@ -538,8 +571,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 		err := db.pool.QueryRow(ctx, `WITH batch AS (
 				SELECT id FROM latchkey_sessions WHERE id > $1 ORDER BY id LIMIT $2),
 			gone AS (
-				DELETE FROM latchkey_sessions s USING batch WHERE s.id = batch.id
-					AND (s.idle_expires_at < $3 OR s.expires_at < $3 OR (s.revoked_at > 0 AND s.revoked_at < $3))
+				DELETE FROM latchkey_sessions s USING batch WHERE s.id = batch.id AND `+sessionDead+`
 				RETURNING 1)
 			SELECT (SELECT max(id) FROM batch), (SELECT count(*) FROM gone)`, after, purgeBatch, cut).Scan(&last, &n)
 		if err != nil {

@@ -2,11 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,36 +31,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// Two pools (two nodes) on one schema: exactly one of 64 rotations wins.
-func TestTwoPoolsOneSession(t *testing.T) {
-	d := testenv.Postgres(t)
-	a, b := open(t, d), open(t, d)
-	ctx := context.Background()
-	now := time.UnixMilli(1_800_000_000_000)
-	if err := a.CreateSession(ctx, store.Session{ID: "s", UserID: "u", RotatedAt: now, CreatedAt: now, LastUsedAt: now,
-		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	var wins atomic.Int64
-	var wg sync.WaitGroup
-	for i := range 64 {
-		db := a
-		if i%2 == 1 {
-			db = b
-		}
-		wg.Go(func() {
-			_, err := db.RotateSession(ctx, "s", store.Rotation{From: 0, At: now})
-			if err == nil {
-				wins.Add(1)
-			} else if !errors.Is(err, store.ErrConflict) {
-				t.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	if wins.Load() != 1 {
-		t.Fatalf("%d rotations won across two pools, want 1", wins.Load())
-	}
+// Two pools (two nodes) on one schema behave as one store.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		d := testenv.Postgres(t)
+		return open(t, d), open(t, d)
+	})
 }
 
 func TestUnreachableFailsFast(t *testing.T) {
@@ -82,56 +55,56 @@ func TestUnreachableFailsFast(t *testing.T) {
 
 // A rotation changes generation, rotated_at, last_used_at and idle_expires_at;
 // no index of the sessions table may cover one (or use one in its predicate),
-// or rotations stop being heap-only (HOT) updates and write every index. An
-// index of an older schema is dropped when the store opens.
+// or rotations stop being heap-only (HOT) updates and write every index. The
+// expiry indexes of a version-1 database are dropped when the store opens.
 func TestRotationTouchesNoIndex(t *testing.T) {
-	d := testenv.Postgres(t)
-	open(t, d).Close()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close(ctx)
-	// A database of schema version 1, with its expiry index and no fillfactor.
-	if _, err := c.Exec(ctx, `CREATE INDEX latchkey_sessions_idle ON latchkey_sessions (idle_expires_at);
-		ALTER TABLE latchkey_sessions RESET (fillfactor); UPDATE latchkey_schema SET version = 1`); err != nil {
-		t.Fatal(err)
-	}
-	open(t, d) // as a node of the new version starts on the old schema
-	var v int
-	if err := c.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != 2 {
-		t.Fatalf("schema version after the upgrade = %d, %v; want 2", v, err)
-	}
-	rows, err := c.Query(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
-		FROM pg_index i WHERE i.indrelid = 'latchkey_sessions'::regclass`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
-		var name, def, pred string
-		err := r.Scan(&name, &def, &pred)
-		return name + ": " + def + " " + pred, err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(defs) == 0 {
-		t.Fatal("no index on latchkey_sessions: the primary key is missing")
-	}
-	for _, def := range defs {
-		for _, col := range []string{"generation", "rotated_at", "last_used_at", "idle_expires_at"} {
-			if strings.Contains(def, col) {
-				t.Errorf("index %s covers %s, which every rotation changes", def, col)
+	for _, from := range []struct {
+		name   string
+		schema string
+	}{{"new", ""}, {"version1", schemaV1}} {
+		t.Run(from.name, func(t *testing.T) {
+			d := testenv.Postgres(t)
+			c := connect(t, d)
+			ctx := t.Context()
+			if from.schema != "" {
+				mustExec(t, c, from.schema)
 			}
-		}
-	}
-	var opts []string
-	if err := c.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'latchkey_sessions'::regclass`).Scan(&opts); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Contains(opts, "fillfactor=70") {
-		t.Errorf("latchkey_sessions options %v: want fillfactor=70, room for HOT updates", opts)
+			open(t, d) // as a node of the new version starts on the old schema
+			var v int
+			if err := c.QueryRow(ctx, `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != postgres.SchemaVersion {
+				t.Fatalf("schema version after opening = %d, %v; want %d", v, err, postgres.SchemaVersion)
+			}
+			rows, err := c.Query(ctx, `SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid), coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+				FROM pg_index i WHERE i.indrelid = 'latchkey_sessions'::regclass`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+				var name, def, pred string
+				err := r.Scan(&name, &def, &pred)
+				return name + ": " + def + " " + pred, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(defs) == 0 {
+				t.Fatal("no index on latchkey_sessions: the primary key is missing")
+			}
+			for _, def := range defs {
+				for _, col := range []string{"generation", "rotated_at", "last_used_at", "idle_expires_at"} {
+					if strings.Contains(def, col) {
+						t.Errorf("index %s covers %s, which every rotation changes", def, col)
+					}
+				}
+			}
+			var opts []string
+			if err := c.QueryRow(ctx, `SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'latchkey_sessions'::regclass`).Scan(&opts); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(opts, "fillfactor=70") {
+				t.Errorf("latchkey_sessions options %v: want fillfactor=70, room for HOT updates", opts)
+			}
+		})
 	}
 }
 

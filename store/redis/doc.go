@@ -12,4 +12,11 @@
 // Sessions carry a Redis expiry 25 hours past their absolute end, so expired
 // data disappears without a sweep; Purge removes revoked and idle-expired ones
 // sooner, in small SCAN batches that never block the server.
+//
+// There is no schema to migrate: a hash written by an older version lacks the
+// newer fields, and the store reads them as that version meant. A session
+// without a client registration is first-party ("") if it has no client, and
+// of no registration at all ("-") if it has one, so such an OAuth session is
+// never refreshed again (nor ever as a first-party one); a client without a
+// registration reads as ID@created_at, the value the SQL stores migrate to.
 package redis

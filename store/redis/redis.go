@@ -23,7 +23,11 @@ type DB struct {
 	p string // key prefix
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store   = (*DB)(nil)
+	_ store.Users   = (*DB)(nil)
+	_ store.Clients = (*DB)(nil)
+)
 
 // Options tune the client.
 type Options struct {
@@ -199,9 +203,19 @@ func toUser(m map[string]string) store.User {
 
 // UserByID returns the user with this id.
 func (db *DB) UserByID(ctx context.Context, id string) (store.User, error) {
+	u, err := db.user(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("redis: user by id: %w", err)
+	}
+	return u, err
+}
+
+// user reads the user with this id, or store.ErrNotFound; the caller wraps
+// other errors with its operation.
+func (db *DB) user(ctx context.Context, id string) (store.User, error) {
 	m, err := db.c.HGetAll(ctx, db.userKey(id)).Result()
 	if err != nil {
-		return store.User{}, fmt.Errorf("redis: user by id: %w", err)
+		return store.User{}, err
 	}
 	if len(m) == 0 {
 		return store.User{}, store.ErrNotFound
@@ -218,7 +232,11 @@ func (db *DB) UserByName(ctx context.Context, username string) (store.User, erro
 	if err != nil {
 		return store.User{}, fmt.Errorf("redis: user by name: %w", err)
 	}
-	return db.UserByID(ctx, id)
+	u, err := db.user(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("redis: user by name: %w", err)
+	}
+	return u, err
 }
 
 var updateUser = goredis.NewScript(`
@@ -246,12 +264,12 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	}
 	var us []store.User
 	for _, id := range ids {
-		u, err := db.UserByID(ctx, id)
+		u, err := db.user(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("redis: list users: %w", err)
 		}
 		us = append(us, u)
 	}
@@ -272,7 +290,27 @@ func sessionFields(x store.Session) []any {
 		"rotated_at", ms(x.RotatedAt), "created_at", ms(x.CreatedAt), "last_used_at", ms(x.LastUsedAt),
 		"idle_expires_at", ms(x.IdleExpiresAt), "expires_at", ms(x.ExpiresAt), "revoked_at", ms(x.RevokedAt),
 		"revoke_reason", x.RevokeReason, "user_agent", x.UserAgent, "ip", x.IP, "client_id", x.ClientID,
+		"client_registration", x.ClientRegistration,
 	}
+}
+
+// unknownRegistration is the registration of an OAuth session written before
+// sessions recorded one: it matches no registration, so the session never
+// rotates again (its user signs in again). Never "", which would make it
+// refreshable as a first-party session. The SQL backends use the same value
+// for the sessions their migration cannot attribute.
+const unknownRegistration = "-"
+
+// sessionRegistration is the client registration of session hash m; the
+// rotate script reads a missing field the same way.
+func sessionRegistration(m map[string]string) string {
+	if r, ok := m["client_registration"]; ok {
+		return r
+	}
+	if m["client_id"] != "" {
+		return unknownRegistration
+	}
+	return ""
 }
 
 func toSession(m map[string]string) store.Session {
@@ -282,6 +320,7 @@ func toSession(m map[string]string) store.Session {
 		RotatedAt: fromMS(m["rotated_at"]), CreatedAt: fromMS(m["created_at"]), LastUsedAt: fromMS(m["last_used_at"]),
 		IdleExpiresAt: fromMS(m["idle_expires_at"]), ExpiresAt: fromMS(m["expires_at"]), RevokedAt: fromMS(m["revoked_at"]),
 		RevokeReason: m["revoke_reason"], UserAgent: m["user_agent"], IP: m["ip"], ClientID: m["client_id"],
+		ClientRegistration: sessionRegistration(m),
 	}
 }
 
@@ -295,6 +334,9 @@ func expiry(x store.Session) string {
 
 // CreateSession inserts x and indexes it under its user.
 func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
+	if x.ClientID != "" && x.ClientRegistration == "" {
+		return errors.New("redis: create session: an OAuth session needs a client registration")
+	}
 	args := append([]any{expiry(x)}, sessionFields(x)...)
 	n, err := createSession.Run(ctx, db.c, []string{db.sessionKey(x.ID)}, args...).Int()
 	if err != nil {
@@ -322,14 +364,20 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 }
 
 // rotate is the compare-and-swap: -1 missing, 0 conflict, else the new hash.
+// The session must be at generation ARGV[1], issued to registration ARGV[4],
+// and live at ARGV[2] (store.Session.Live).
 var rotate = goredis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'created_at')
+local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'client_registration')
 if not s[1] then return -1 end
 local at = tonumber(ARGV[2])
--- A missing field reads as toSession reads it: "" or 0.
+-- A missing field reads as toSession reads it: "" or 0; a missing
+-- registration as sessionRegistration reads it.
 local idle0, end0 = tonumber(s[4] or '0'), tonumber(s[5] or '0')
-if s[1] ~= ARGV[1] or (s[2] or '0') ~= '0' or (s[3] or '') ~= ARGV[4] or tonumber(s[6] or '0') < tonumber(ARGV[5])
-	or idle0 <= at or end0 <= at then return 0 end
+local reg = s[6]
+if not reg then
+	if (s[3] or '') ~= '' then reg = '` + unknownRegistration + `' else reg = '' end
+end
+if s[1] ~= ARGV[1] or reg ~= ARGV[4] or (s[2] or '0') ~= '0' or idle0 <= at or end0 <= at then return 0 end
 local idle = ARGV[3]
 if idle == '0' then idle = s[4] elseif tonumber(idle) > end0 then idle = s[5] end
 redis.call('HINCRBY', KEYS[1], 'generation', 1)
@@ -339,7 +387,7 @@ return redis.call('HGETALL', KEYS[1])`)
 // RotateSession advances the session one generation in one script that checks
 // every condition of r.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientID, ms(r.CreatedFrom)).Result()
+	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientRegistration).Result()
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
 	}
@@ -361,7 +409,8 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	return store.Session{}, fmt.Errorf("redis: rotate: unexpected reply %T", v)
 }
 
-// UserSessions returns every stored session of the user, newest first; ids
+// UserSessions returns every stored session of the user, newest first, ties
+// in byte order of ID; ids
 // whose session has expired out of Redis are dropped from the index.
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
 	ids, err := db.c.SMembers(ctx, db.userSessions(userID)).Result()
@@ -471,12 +520,13 @@ func (db *DB) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
-// RevokeSession marks the session (its slot) and then appends to the feed
+// RevokeSession marks session rev.SessionID (its slot) and then appends to the feed
 // (the feed's slot). Under Cluster these are two steps; the append is guarded by
 // a per-session done key, so a retry after a failure between them appends
 // exactly once: calling RevokeSession again on an already revoked session
 // finishes an interrupted append.
-func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
+func (db *DB) RevokeSession(ctx context.Context, rev store.Revocation, reason string) error {
+	id := rev.SessionID
 	n, err := markRevoked.Run(ctx, db.c, []string{db.sessionKey(id)}, ms(rev.At), reason).Int()
 	if err != nil {
 		return fmt.Errorf("redis: revoke session: %w", err)
@@ -487,16 +537,18 @@ func (db *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Re
 	if n == 0 {
 		// Already revoked: make sure its feed entry exists (an earlier call may
 		// have stopped between the two steps), using the revocation time stored.
-		x, err := db.Session(ctx, id)
-		if err != nil {
-			return err
+		at, err := db.c.HGet(ctx, db.sessionKey(id), "revoked_at").Result()
+		if errors.Is(err, goredis.Nil) {
+			return store.ErrNotFound // purged in between
 		}
-		rev.At = x.RevokedAt
+		if err != nil {
+			return fmt.Errorf("redis: revoke session: %w", err)
+		}
+		rev.At = fromMS(at)
 		if !rev.Until.After(rev.At) {
 			return nil
 		}
 	}
-	rev.SessionID = id
 	if err := db.append(ctx, rev, true); err != nil && !errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("redis: revoke session: %w", err)
 	}
@@ -605,7 +657,7 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 // both keys share the {clients} slot.
 var createClient = goredis.NewScript(`
 if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
-redis.call("HSET", KEYS[1], "id", ARGV[1], "secret_hash", ARGV[2], "name", ARGV[3], "created_at", ARGV[4])
+redis.call("HSET", KEYS[1], "id", ARGV[1], "secret_hash", ARGV[2], "name", ARGV[3], "created_at", ARGV[4], "registration", ARGV[5])
 redis.call("SADD", KEYS[2], ARGV[1])
 return 1`)
 
@@ -616,7 +668,7 @@ return redis.call("DEL", KEYS[1])`)
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	n, err := createClient.Run(ctx, db.c, []string{db.clientKey(c.ID), db.clientsKey()}, c.ID, c.SecretHash, c.Name, ms(c.CreatedAt)).Int()
+	n, err := createClient.Run(ctx, db.c, []string{db.clientKey(c.ID), db.clientsKey()}, c.ID, c.SecretHash, c.Name, ms(c.CreatedAt), c.Registration).Int()
 	if err != nil {
 		return fmt.Errorf("redis: create client: %w", err)
 	}
@@ -628,14 +680,30 @@ func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
 
 // Client returns the client with this ID, or store.ErrNotFound.
 func (db *DB) Client(ctx context.Context, id string) (store.Client, error) {
+	c, err := db.client(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.Client{}, fmt.Errorf("redis: client: %w", err)
+	}
+	return c, err
+}
+
+// client reads the client with this ID, or store.ErrNotFound; the caller
+// wraps other errors with its operation.
+func (db *DB) client(ctx context.Context, id string) (store.Client, error) {
 	m, err := db.c.HGetAll(ctx, db.clientKey(id)).Result()
 	if err != nil {
-		return store.Client{}, fmt.Errorf("redis: client: %w", err)
+		return store.Client{}, err
 	}
 	if len(m) == 0 {
 		return store.Client{}, store.ErrNotFound
 	}
-	return store.Client{ID: m["id"], SecretHash: m["secret_hash"], Name: m["name"], CreatedAt: fromMS(m["created_at"])}, nil
+	reg, ok := m["registration"]
+	if !ok {
+		// Written before clients had registrations: the value the SQL
+		// backends' migration gives such a client.
+		reg = m["id"] + "@" + m["created_at"]
+	}
+	return store.Client{ID: m["id"], Registration: reg, SecretHash: m["secret_hash"], Name: m["name"], CreatedAt: fromMS(m["created_at"])}, nil
 }
 
 // ListClients returns every client, ordered by ID.
@@ -647,7 +715,7 @@ func (db *DB) ListClients(ctx context.Context) ([]store.Client, error) {
 	slices.Sort(ids)
 	var cs []store.Client
 	for _, id := range ids {
-		c, err := db.Client(ctx, id)
+		c, err := db.client(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -671,7 +739,7 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// Purge deletes sessions expired or revoked before now-retain and feed
+// Purge deletes sessions whose EndedAt is before now-retain and feed
 // entries whose Until has passed, scanning in small batches.
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
 	cut := time.UnixMilli(now.Add(-retain).UnixMilli()) // compare at the stored precision
@@ -684,8 +752,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 				continue
 			}
 			x := toSession(m)
-			dead := x.IdleExpiresAt.Before(cut) || x.ExpiresAt.Before(cut) || (x.Revoked() && x.RevokedAt.Before(cut))
-			if !dead {
+			if !x.EndedAt().Before(cut) {
 				continue
 			}
 			if n, err := c.Del(ctx, iter.Val()).Result(); err == nil && n == 1 {

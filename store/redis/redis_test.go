@@ -3,10 +3,9 @@ package redis_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,33 +46,14 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// Two clients (two nodes): exactly one of 64 rotations wins.
-func TestTwoClientsOneSession(t *testing.T) {
+// Two clients (two nodes) on one Redis behave as one store.
+func TestShared(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			a := open(t, b.url(t))
-			ctx := context.Background()
-			now := time.Now()
-			if err := a.CreateSession(ctx, store.Session{ID: "s", UserID: "u", RotatedAt: now, CreatedAt: now, LastUsedAt: now,
-				IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour)}); err != nil {
-				t.Fatal(err)
-			}
-			var wins atomic.Int64
-			var wg sync.WaitGroup
-			for range 64 {
-				wg.Go(func() {
-					_, err := a.RotateSession(ctx, "s", store.Rotation{From: 0, At: now})
-					if err == nil {
-						wins.Add(1)
-					} else if !errors.Is(err, store.ErrConflict) {
-						t.Error(err)
-					}
-				})
-			}
-			wg.Wait()
-			if wins.Load() != 1 {
-				t.Fatalf("%d rotations won, want 1", wins.Load())
-			}
+			storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+				u := b.url(t)
+				return open(t, u), open(t, u)
+			})
 		})
 	}
 }
@@ -86,12 +66,10 @@ func TestUnreachableFailsFast(t *testing.T) {
 	}
 }
 
-// A session hash missing fields (written by hand, or by something else) is
-// refused by the rotation as the Go side reads it — "" and 0 — not answered
-// with a script error.
-func TestRotateHashWithMissingFields(t *testing.T) {
-	u := testenv.Redis(t)
-	db := open(t, u)
+// rawClient is a plain go-redis client on the Redis of u, and the key prefix
+// the store under test uses there.
+func rawClient(t *testing.T, u string) (*goredis.Client, string) {
+	t.Helper()
 	base, query, _ := strings.Cut(u, "?")
 	q, _ := url.ParseQuery(query)
 	opts, err := goredis.ParseURL(base)
@@ -99,13 +77,64 @@ func TestRotateHashWithMissingFields(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := goredis.NewClient(opts)
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return c, q.Get("prefix")
+}
+
+// Hashes written before registrations existed: a session hash without
+// client_registration reads as "" if it is first-party and as "-" (no
+// registration at all) if it is an OAuth session, in Go and in the rotation
+// script alike, so an old OAuth session is never refreshable as first-party;
+// a client hash without registration reads as id@created_at, as the SQL
+// backends migrate it.
+func TestHashesWithoutRegistration(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	const created = int64(4102444800123)
+	at := time.UnixMilli(created + 2)
+	if err := c.HSet(ctx, prefix+"{clients}:web", "id", "web", "secret_hash", "", "name", "the web app", "created_at", fmt.Sprint(created)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SAdd(ctx, prefix+"{clients}", "web").Err(); err != nil {
+		t.Fatal(err)
+	}
+	old := func(id, client string) {
+		t.Helper()
+		ms := fmt.Sprint(created + 1)
+		end := fmt.Sprint(created + 3_600_000)
+		if err := c.HSet(ctx, prefix+"s:{s:"+id+"}", "id", id, "user_id", "u1", "generation", "0", "rotated_at", ms, "created_at", ms,
+			"last_used_at", ms, "idle_expires_at", end, "expires_at", end, "revoked_at", "0", "revoke_reason", "",
+			"user_agent", "", "ip", "", "client_id", client).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old("first-party", "")
+	old("oauth", "web")
+	storetest.CheckUpgradedRegistrations(t, db, storetest.Upgraded{
+		Client: "web", Registration: "web@4102444800123", At: at,
+		Known:   map[string]string{"first-party": ""},
+		Unknown: []string{"oauth"},
+	})
+	if x, err := db.Session(ctx, "oauth"); err != nil || x.ClientRegistration != "-" {
+		t.Errorf(`Session("oauth") = %+v, %v; want registration "-"`, x, err)
+	}
+}
+
+// A session hash missing fields (written by hand, or by something else) is
+// refused by the rotation as the Go side reads it — "" and 0 — not answered
+// with a script error.
+func TestRotateHashWithMissingFields(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
 	ctx := context.Background()
-	key := q.Get("prefix") + "s:{s:partial}"
+	key := prefix + "s:{s:partial}"
 	if err := c.HSet(ctx, key, "id", "partial", "user_id", "u", "generation", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.RotateSession(ctx, "partial", store.Rotation{From: 0, At: time.Now(), IdleExpiresAt: time.Now().Add(time.Hour)})
+	_, err := db.RotateSession(ctx, "partial", store.Rotation{From: 0, At: time.Now(), IdleExpiresAt: time.Now().Add(time.Hour)})
 	if !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("RotateSession of a partial hash = %v, want %v", err, store.ErrConflict)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"github.com/latchkey/latchkey/store/internal/sqlrow"
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
 func openTB(tb testing.TB) *DB {
@@ -103,7 +103,7 @@ func TestPurgeBatches(t *testing.T) {
 			exp = now.Add(-time.Hour)
 			dead++
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '')`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '', '')`,
 			fmt.Sprintf("s%05d", i), sqlrow.Millis(exp), sqlrow.Millis(exp)); err != nil {
 			t.Fatal(err)
 		}

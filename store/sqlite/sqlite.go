@@ -33,7 +33,11 @@ type DB struct {
 	exists  *sql.Stmt // on r: whether a session exists
 }
 
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store   = (*DB)(nil)
+	_ store.Users   = (*DB)(nil)
+	_ store.Clients = (*DB)(nil)
+)
 
 // busyTimeout is how long a write waits for another process's write lock.
 const busyTimeout = 5 * time.Second
@@ -88,6 +92,20 @@ var migrations = []string{
 		name        TEXT NOT NULL DEFAULT '',
 		created_at  INTEGER NOT NULL
 	) STRICT;`,
+	// 2 → 3: a client's registration, and the registration a session was
+	// issued to; existing rows get theirs from the data (sqlrow.MigrateRegistrations).
+	`ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT '';
+	ALTER TABLE sessions ADD COLUMN client_registration TEXT NOT NULL DEFAULT '';` +
+		sqlrow.MigrateRegistrations("clients", "sessions") +
+		// A process of the previous version still on the file (a rolling
+		// restart) writes OAuth sessions with the default '': refuse them
+		// rather than let them be refreshed as first-party sessions.
+		`CREATE TRIGGER sessions_oauth_insert BEFORE INSERT ON sessions
+		WHEN NEW.client_id <> '' AND NEW.client_registration = ''
+		BEGIN SELECT RAISE(ABORT, 'an OAuth session needs a client registration'); END;
+	CREATE TRIGGER sessions_oauth_update BEFORE UPDATE OF client_id, client_registration ON sessions
+		WHEN NEW.client_id <> '' AND NEW.client_registration = ''
+		BEGIN SELECT RAISE(ABORT, 'an OAuth session needs a client registration'); END;`,
 }
 
 // Open opens the SQLite database file at path, creating it (readable by its
@@ -189,8 +207,7 @@ func (d *DB) open(ctx context.Context, abs string) error {
 	d.rotate = prepare(d.w, `UPDATE sessions
 		SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1,
 			idle_expires_at = CASE WHEN ?2 = 0 THEN idle_expires_at ELSE MIN(?2, expires_at) END
-		WHERE id = ?3 AND generation = ?4 AND revoked_at = 0 AND client_id = ?5 AND created_at >= ?6
-			AND idle_expires_at > ?1 AND expires_at > ?1
+		WHERE id = ?3 AND generation = ?4 AND client_registration = ?5 AND `+sqlrow.LiveAt("?1")+`
 		RETURNING `+sqlrow.SessionColumns)
 	d.session = prepare(d.r, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE id = ?`)
 	d.exists = prepare(d.r, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`)
@@ -346,11 +363,14 @@ func collect[T any](rows *sql.Rows, scan func(sqlrow.Scanner) (T, error)) ([]T, 
 
 // CreateSession inserts x; store.ErrExists if its ID is taken.
 func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
+	if err := sqlrow.CheckRegistration(x); err != nil {
+		return fmt.Errorf("sqlite: create session: %w", err)
+	}
 	vals, err := sqlrow.SessionValues(x)
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: %w", err)
 	}
-	_, err = d.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...)
+	_, err = d.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -382,7 +402,7 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
 	at := sqlrow.Millis(r.At)
-	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientID, sqlrow.Millis(r.CreatedFrom)))
+	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration))
 	if err == nil {
 		return x, nil
 	}
@@ -399,9 +419,10 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 	return store.Session{}, store.ErrConflict
 }
 
-// UserSessions returns every stored session of the user, newest first.
+// UserSessions returns every stored session of the user, newest first, ties in
+// byte order of ID (SQLite's BINARY collation compares bytes).
 func (d *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id DESC`, userID)
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE user_id = ? ORDER BY created_at DESC, id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: user sessions: %w", err)
 	}
@@ -412,10 +433,10 @@ func (d *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, 
 	return out, nil
 }
 
-// RevokeSession marks session id revoked and appends its feed entry in one
-// IMMEDIATE transaction. Revoking a revoked session changes nothing.
-func (d *DB) RevokeSession(ctx context.Context, id, reason string, rev store.Revocation) error {
-	if err := d.revokeSession(ctx, id, reason, rev); err != nil {
+// RevokeSession marks session rev.SessionID revoked and appends its feed
+// entry in one IMMEDIATE transaction. Revoking a revoked session changes nothing.
+func (d *DB) RevokeSession(ctx context.Context, rev store.Revocation, reason string) error {
+	if err := d.revokeSession(ctx, rev.SessionID, reason, rev); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -476,18 +497,12 @@ func (d *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, l
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := d.r.QueryContext(ctx, `SELECT seq, session_id, token_id, at, until FROM revocations
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.RevocationColumns+` FROM revocations
 		WHERE seq > ? AND until > ? ORDER BY seq LIMIT ?`, after, sqlrow.Millis(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revocations: %w", err)
 	}
-	out, err := collect(rows, func(row sqlrow.Scanner) (store.Revocation, error) {
-		var r store.Revocation
-		var at, until int64
-		err := row.Scan(&r.Seq, &r.SessionID, &r.TokenID, &at, &until)
-		r.At, r.Until = sqlrow.Time(at), sqlrow.Time(until)
-		return r, err
-	})
+	out, err := collect(rows, sqlrow.Revocation)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: revocations: %w", err)
 	}
@@ -496,14 +511,10 @@ func (d *DB) RevocationsAfter(ctx context.Context, after int64, now time.Time, l
 
 // PutKey inserts k, or replaces the key with the same ID.
 func (d *DB) PutKey(ctx context.Context, k store.Key) error {
-	sealed := k.Sealed
-	if sealed == nil {
-		sealed = []byte{} // NOT NULL
-	}
-	_, err := d.w.ExecContext(ctx, `INSERT INTO keys (id, algorithm, sealed, created_at, activated_at, retired_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := d.w.ExecContext(ctx, `INSERT INTO keys (`+sqlrow.KeyColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET algorithm = excluded.algorithm, sealed = excluded.sealed, created_at = excluded.created_at,
 			activated_at = excluded.activated_at, retired_at = excluded.retired_at`,
-		k.ID, k.Algorithm, sealed, sqlrow.Millis(k.CreatedAt), sqlrow.Millis(k.ActivatedAt), sqlrow.Millis(k.RetiredAt))
+		sqlrow.KeyValues(k)...)
 	if err != nil {
 		return fmt.Errorf("sqlite: put key: %w", err)
 	}
@@ -512,17 +523,11 @@ func (d *DB) PutKey(ctx context.Context, k store.Key) error {
 
 // ListKeys returns every stored key, oldest first.
 func (d *DB) ListKeys(ctx context.Context) ([]store.Key, error) {
-	rows, err := d.r.QueryContext(ctx, `SELECT id, algorithm, sealed, created_at, activated_at, retired_at FROM keys ORDER BY created_at, id`)
+	rows, err := d.r.QueryContext(ctx, `SELECT `+sqlrow.KeyColumns+` FROM keys ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
-	out, err := collect(rows, func(row sqlrow.Scanner) (store.Key, error) {
-		var k store.Key
-		var created, activated, retired int64
-		err := row.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
-		k.CreatedAt, k.ActivatedAt, k.RetiredAt = sqlrow.Time(created), sqlrow.Time(activated), sqlrow.Time(retired)
-		return k, err
-	})
+	out, err := collect(rows, sqlrow.Key)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list keys: %w", err)
 	}
@@ -541,14 +546,14 @@ func (d *DB) DeleteKey(ctx context.Context, id string) error {
 // lock is never held for long.
 const purgeBatch = 1000
 
-// sessionDead is the condition under which Purge deletes a session; its three
-// parameters are the cut-off time.
-const sessionDead = `(idle_expires_at < ? OR expires_at < ? OR (revoked_at > 0 AND revoked_at < ?))`
+// sessionDead is the condition under which Purge deletes a session, shared
+// with PostgreSQL; parameter ?1 is the cut-off time.
+var sessionDead = sqlrow.EndedBefore("?1")
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (d *DB) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := d.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?)`,
-		c.ID, c.SecretHash, c.Name, sqlrow.Millis(c.CreatedAt))
+	_, err := d.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?)`,
+		sqlrow.ClientValues(c)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -597,7 +602,7 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// Purge deletes the sessions that expired or were revoked before now-retain,
+// Purge deletes the sessions whose EndedAt is before now-retain,
 // and the feed entries whose Until is before now, a batch at a time: a read
 // finds the next batch of sessions, without the write lock, and a short write
 // deletes them, checking the condition again. It returns how many sessions it
@@ -615,8 +620,8 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 		id    string
 	}
 	for after := int64(math.MinInt64); ; {
-		rows, err := d.r.QueryContext(ctx, `SELECT rowid, id FROM sessions WHERE rowid > ? AND `+sessionDead+` ORDER BY rowid LIMIT ?`,
-			after, cut, cut, cut, purgeBatch)
+		rows, err := d.r.QueryContext(ctx, `SELECT rowid, id FROM sessions WHERE `+sessionDead+` AND rowid > ?2 ORDER BY rowid LIMIT ?3`,
+			cut, after, purgeBatch)
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
@@ -635,8 +640,8 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
-		res, err := d.w.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (SELECT value FROM json_each(?)) AND `+sessionDead,
-			string(list), cut, cut, cut)
+		res, err := d.w.ExecContext(ctx, `DELETE FROM sessions WHERE `+sessionDead+` AND id IN (SELECT value FROM json_each(?2))`,
+			cut, string(list))
 		if err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}

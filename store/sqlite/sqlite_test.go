@@ -52,45 +52,13 @@ func newSession(t *testing.T, db store.Store, id string) {
 	}
 }
 
-// Two DBs on one file, as two processes during a rolling restart: of 32
-// goroutines on each rotating the same generation, exactly one wins.
-func TestTwoDBsOneFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "shared.db")
-	dbs := []*sqlite.DB{open(t, path), open(t, path)}
-	ctx := t.Context()
-	newSession(t, dbs[0], "s")
-	const perDB, rounds = 32, 10
-	for round := range uint64(rounds) {
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		results := make([]error, 2*perDB)
-		for i := range results {
-			db := dbs[i%2]
-			wg.Go(func() {
-				<-start
-				_, results[i] = db.RotateSession(ctx, "s", store.Rotation{From: round, At: now, IdleExpiresAt: now.Add(time.Hour)})
-			})
-		}
-		close(start)
-		wg.Wait()
-		wins := [2]int{}
-		for i, err := range results {
-			switch {
-			case err == nil:
-				wins[i%2]++
-			case !errors.Is(err, store.ErrConflict):
-				t.Fatalf("round %d: RotateSession on DB %d = %v, want nil or %v", round, i%2, err, store.ErrConflict)
-			}
-		}
-		if wins[0]+wins[1] != 1 {
-			t.Fatalf("round %d: %d rotations won on DB 0 and %d on DB 1, want exactly 1 in all", round, wins[0], wins[1])
-		}
-		for i, db := range dbs {
-			if s, err := db.Session(ctx, "s"); err != nil || s.Generation != round+1 {
-				t.Fatalf("round %d: DB %d sees generation %d (%v), want %d", round, i, s.Generation, err, round+1)
-			}
-		}
-	}
+// Two DBs on one file, as two processes during a rolling restart, behave as
+// one store.
+func TestShared(t *testing.T) {
+	storetest.RunShared(t, func(t *testing.T) (store.Store, store.Store) {
+		path := filepath.Join(t.TempDir(), "shared.db")
+		return open(t, path), open(t, path)
+	})
 }
 
 const (
@@ -230,7 +198,7 @@ func TestReopenAndShareFeed(t *testing.T) {
 	if _, err := a.Session(ctx, "s"); err != nil {
 		t.Fatalf("Session after reopening = %v", err)
 	}
-	if err := a.RevokeSession(ctx, "s", "logout", store.Revocation{At: now, Until: now.Add(time.Hour)}); err != nil {
+	if err := a.RevokeSession(ctx, store.Revocation{SessionID: "s", At: now, Until: now.Add(time.Hour)}, "logout"); err != nil {
 		t.Fatal(err)
 	}
 	feed, err := b.RevocationsAfter(ctx, 0, now, 10)

@@ -1,11 +1,15 @@
 // Package sqlrow maps the contract's records to and from the rows of the SQL
 // backends (SQLite and PostgreSQL share one schema shape): times as Unix
 // milliseconds with 0 for the zero time, generations as signed 64-bit integers.
+// It also holds the SQL both backends must agree on word for word: when a
+// session is live or dead, and how an older database gets its registrations.
 package sqlrow
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey/store"
@@ -38,6 +42,23 @@ func Generation(g uint64) (int64, error) {
 // Scanner is a row: *sql.Row, *sql.Rows, pgx.Row.
 type Scanner interface{ Scan(dest ...any) error }
 
+// LiveAt is the SQL condition under which a session row is live at the time
+// that the parameter at (a placeholder such as "?1" or "$1", in Unix
+// milliseconds) names: store.Session.Live.
+func LiveAt(at string) string {
+	return strings.NewReplacer("AT", at).Replace(`(revoked_at = 0 AND idle_expires_at > AT AND expires_at > AT)`)
+}
+
+// EndedBefore is the SQL condition under which a session row's
+// store.Session.EndedAt is before the time that the parameter cut (a
+// placeholder, in Unix milliseconds) names: the sessions Purge deletes. A row
+// for which it holds is not LiveAt any instant from cut on. It compares each
+// of the three ends, so it needs no function that SQLite and PostgreSQL spell
+// differently.
+func EndedBefore(cut string) string {
+	return strings.NewReplacer("CUT", cut).Replace(`(idle_expires_at < CUT OR expires_at < CUT OR (revoked_at <> 0 AND revoked_at < CUT))`)
+}
+
 // UserColumns are the columns User reads, in order.
 const UserColumns = `id, username, password_hash, disabled, created_at`
 
@@ -52,14 +73,14 @@ func User(row Scanner) (store.User, error) {
 
 // SessionColumns are the columns Session reads, in order.
 const SessionColumns = `id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at,
-	revoked_at, revoke_reason, user_agent, ip, client_id`
+	revoked_at, revoke_reason, user_agent, ip, client_id, client_registration`
 
 // Session reads a row of SessionColumns.
 func Session(row Scanner) (store.Session, error) {
 	var x store.Session
 	var gen, rotated, created, used, idle, exp, revoked int64
 	if err := row.Scan(&x.ID, &x.UserID, &gen, &rotated, &created, &used, &idle, &exp,
-		&revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID); err != nil {
+		&revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID, &x.ClientRegistration); err != nil {
 		return store.Session{}, err
 	}
 	x.Generation = uint64(gen)
@@ -75,17 +96,96 @@ func SessionValues(x store.Session) ([]any, error) {
 		return nil, err
 	}
 	return []any{x.ID, x.UserID, gen, Millis(x.RotatedAt), Millis(x.CreatedAt), Millis(x.LastUsedAt),
-		Millis(x.IdleExpiresAt), Millis(x.ExpiresAt), Millis(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP, x.ClientID}, nil
+		Millis(x.IdleExpiresAt), Millis(x.ExpiresAt), Millis(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP,
+		x.ClientID, x.ClientRegistration}, nil
 }
 
 // ClientColumns are the columns Client reads, in order.
-const ClientColumns = `id, secret_hash, name, created_at`
+const ClientColumns = `id, registration, secret_hash, name, created_at`
 
 // Client reads a row of ClientColumns.
 func Client(row Scanner) (store.Client, error) {
 	var c store.Client
 	var created int64
-	err := row.Scan(&c.ID, &c.SecretHash, &c.Name, &created)
+	err := row.Scan(&c.ID, &c.Registration, &c.SecretHash, &c.Name, &created)
 	c.CreatedAt = Time(created)
 	return c, err
+}
+
+// ClientValues are c's values in the order of ClientColumns.
+func ClientValues(c store.Client) []any {
+	return []any{c.ID, c.Registration, c.SecretHash, c.Name, Millis(c.CreatedAt)}
+}
+
+// KeyColumns are the columns Key reads, in order.
+const KeyColumns = `id, algorithm, sealed, created_at, activated_at, retired_at`
+
+// Key reads a row of KeyColumns.
+func Key(row Scanner) (store.Key, error) {
+	var k store.Key
+	var created, activated, retired int64
+	err := row.Scan(&k.ID, &k.Algorithm, &k.Sealed, &created, &activated, &retired)
+	k.CreatedAt, k.ActivatedAt, k.RetiredAt = Time(created), Time(activated), Time(retired)
+	return k, err
+}
+
+// KeyValues are k's values in the order of KeyColumns; a nil Sealed is
+// written as empty (the column is NOT NULL).
+func KeyValues(k store.Key) []any {
+	sealed := k.Sealed
+	if sealed == nil {
+		sealed = []byte{}
+	}
+	return []any{k.ID, k.Algorithm, sealed, Millis(k.CreatedAt), Millis(k.ActivatedAt), Millis(k.RetiredAt)}
+}
+
+// RevocationColumns are the columns Revocation reads, in order.
+const RevocationColumns = `seq, session_id, token_id, at, until`
+
+// Revocation reads a row of RevocationColumns.
+func Revocation(row Scanner) (store.Revocation, error) {
+	var r store.Revocation
+	var at, until int64
+	err := row.Scan(&r.Seq, &r.SessionID, &r.TokenID, &at, &until)
+	r.At, r.Until = Time(at), Time(until)
+	return r, err
+}
+
+// ErrNoRegistration is the error of CreateSession for an OAuth session
+// (ClientID set) without a ClientRegistration: the contract never allows one,
+// as a rotation for "" would refresh it as a first-party session.
+var ErrNoRegistration = errors.New("an OAuth session needs a client registration")
+
+// CheckRegistration returns ErrNoRegistration for an OAuth session without
+// a client registration.
+func CheckRegistration(x store.Session) error {
+	if x.ClientID != "" && x.ClientRegistration == "" {
+		return ErrNoRegistration
+	}
+	return nil
+}
+
+// UnknownRegistration is the client registration an upgraded database gives
+// an OAuth session whose client registration cannot be told: its client is
+// gone, or was registered after the session began. No registration is ever
+// "-" (callers make them unique and non-empty), so such a session never
+// rotates again; it is never "", which would make it refreshable as a
+// first-party session.
+const UnknownRegistration = "-"
+
+// MigrateRegistrations is the data step of the schema version that brought
+// registrations, on the tables named clients and sessions (each already with
+// its new, empty column): every client's registration becomes
+// id || '@' || created_at (a value unique to that registration), and every
+// OAuth session takes the registration of its client if the client exists and
+// is no younger than the session, UnknownRegistration otherwise.
+// First-party sessions keep "".
+func MigrateRegistrations(clients, sessions string) string {
+	return strings.NewReplacer("CLIENTS", clients, "SESSIONS", sessions, "UNKNOWN", UnknownRegistration).Replace(`
+UPDATE CLIENTS SET registration = id || '@' || created_at;
+UPDATE SESSIONS SET client_registration = COALESCE(
+	(SELECT c.registration FROM CLIENTS c WHERE c.id = SESSIONS.client_id AND SESSIONS.created_at >= c.created_at),
+	'UNKNOWN')
+WHERE client_id <> '';
+`)
 }

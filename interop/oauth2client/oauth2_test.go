@@ -1,4 +1,4 @@
-package server_test
+package oauth2client_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/servertest"
 )
 
 // golang.org/x/oauth2, which nobody here wrote, signs in with the password
@@ -21,8 +22,8 @@ func TestGolangOAuth2Client(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for 8 s of real time")
 	}
-	e := newEnv(t, func(s *setup) {
-		s.cfg = func(c *latchkey.Config) { c.Now = time.Now; c.AccessTTL = 2 * time.Second }
+	e := servertest.Start(t, servertest.Options{
+		Config: func(c *latchkey.Config) { c.Now = time.Now; c.AccessTTL = 2 * time.Second },
 	})
 	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, &http.Client{Timeout: 10 * time.Second})
 	for _, style := range []struct {
@@ -32,7 +33,7 @@ func TestGolangOAuth2Client(t *testing.T) {
 		t.Run(style.name, func(t *testing.T) {
 			t.Parallel()
 			conf := &oauth2.Config{ClientID: "app", Scopes: []string{"account"},
-				Endpoint: oauth2.Endpoint{TokenURL: e.url + "/oauth/token", AuthStyle: style.style}}
+				Endpoint: oauth2.Endpoint{TokenURL: e.URL + "/oauth/token", AuthStyle: style.style}}
 			tok, err := conf.PasswordCredentialsToken(ctx, "test", "test")
 			if err != nil {
 				t.Fatal(err)
@@ -56,7 +57,7 @@ func TestGolangOAuth2Client(t *testing.T) {
 			for range 8 {
 				wg.Go(func() {
 					for time.Now().Before(stop) {
-						resp, err := client.Get(e.url + "/protected")
+						resp, err := client.Get(e.URL + "/protected")
 						calls.Add(1)
 						if err != nil || resp.StatusCode != 200 {
 							failures.Add(1)

@@ -1,4 +1,4 @@
-package server_test
+package openapi_test
 
 import (
 	"bytes"
@@ -19,14 +19,15 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/server"
 )
 
 // TestOpenAPIDocumentIsValid checks that GET /openapi.json serves the embedded
 // document and that it is a valid OpenAPI 3.1 document.
 func TestOpenAPIDocumentIsValid(t *testing.T) {
-	e := newEnv(t)
-	resp, err := http.Get(e.url + "/openapi.json")
+	e := servertest.Start(t, servertest.Options{})
+	resp, err := http.Get(e.URL + "/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 // checks every request and response against the document: an undocumented
 // status, header or body shape fails the test.
 func TestOpenAPIMatchesResponses(t *testing.T) {
-	e := newEnv(t)
+	e := servertest.Start(t, servertest.Options{})
 	c := newOASChecker(t, e)
 	ctJSON := []string{"Content-Type", "application/json"}
 	ctForm := []string{"Content-Type", "application/x-www-form-urlencoded"}
@@ -107,7 +108,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		basic := func(id, secret string) []string {
 			return append(slices.Clone(ctForm), "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(id+":"+secret)))
 		}
-		rs := basic("rs", e.rsSecret)
+		rs := basic("rs", e.RSSecret)
 		form := func(kv ...string) string {
 			v := url.Values{}
 			for i := 0; i+1 < len(kv); i += 2 {
@@ -147,7 +148,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/token", `{"grant_type":"password"}`)), 400, "invalid_request")
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/revoke", form("client_id", "app"), ctForm...)), 400, "invalid_request")
 		md := jsonOf(t, c.check(t, c.req("GET", "/.well-known/oauth-authorization-server", "")))
-		if md["issuer"] != "http://latchkey.test" {
+		if md["issuer"] != servertest.Issuer {
 			t.Errorf("metadata issuer %v", md["issuer"])
 		}
 		wantStatus(t, c.check(t, c.req("HEAD", "/.well-known/oauth-authorization-server", "")), 200, "")
@@ -165,7 +166,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		// Control characters pass the schema's length limits but not the server.
 		wantStatus(t, c.check(t, c.req("POST", "/register", `{"username":"bo\u0007b","password":"correct horse"}`)), 400, "invalid_request")
 
-		closed := newEnv(t, func(s *setup) { s.closedSignup = true })
+		closed := servertest.Start(t, servertest.Options{ClosedSignup: true})
 		cc := newOASChecker(t, closed)
 		wantStatus(t, cc.check(t, cc.req("POST", "/register", `{"username":"carol","password":"correct horse"}`)), 403, "registration_closed")
 	})
@@ -177,11 +178,11 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			t.Errorf("login body = %v", b)
 		}
 		c.check(t, c.req("POST", "/login", `{"username":"test","password":"test","extra":1}`, "Content-Type", "application/json; charset=utf-8"))
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		r = c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
 		wantStatus(t, r, 200, "")
-		if b := jsonOf(t, r); b["access_token"] != nil || j.get("__Host-lk_refresh") == "" {
-			t.Errorf("cookie login: body %v, cookies %v", b, j.m)
+		if b := jsonOf(t, r); b["access_token"] != nil || j.Get("__Host-lk_refresh") == "" {
+			t.Errorf("cookie login: body %v, cookies %v", b, j)
 		}
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"username":"test","password":"wrong"}`)), 401, "invalid_credentials")
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"username":"nobody","password":"wrong"}`)), 401, "invalid_credentials")
@@ -194,18 +195,18 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"username":"test","password":"test"} {}`)), 400, "invalid_request")
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/login", `username=test&password=test`, ctForm...)), 400, "invalid_request")
 
-		insecure := newEnv(t, func(s *setup) { s.insecureCookies = true })
+		insecure := servertest.Start(t, servertest.Options{InsecureCookies: true})
 		ic := newOASChecker(t, insecure)
-		ij := &jar{m: map[string]string{}}
+		ij := servertest.NewJar(nil)
 		wantStatus(t, ic.browse(t, ij, ic.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`)), 200, "")
-		if ij.get("lk_access") == "" {
-			t.Fatalf("insecure cookies = %v", ij.m)
+		if ij.Get("lk_access") == "" {
+			t.Fatalf("insecure cookies = %v", ij)
 		}
 		wantStatus(t, ic.browse(t, ij, ic.req("GET", "/me", "")), 200, "")
 	})
 
 	t.Run("rate limits", func(t *testing.T) {
-		rl := newEnv(t)
+		rl := servertest.Start(t, servertest.Options{})
 		rc := newOASChecker(t, rl)
 		for i := 0; ; i++ {
 			r := rc.check(t, rc.req("POST", "/login", `{"username":"test","password":"wrong"}`))
@@ -219,7 +220,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			}
 		}
 
-		pw := newEnv(t)
+		pw := servertest.Start(t, servertest.Options{})
 		pc := newOASChecker(t, pw)
 		tok := pc.login(t)
 		for i := 0; ; i++ {
@@ -234,7 +235,7 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			}
 		}
 
-		page := newEnv(t)
+		page := servertest.Start(t, servertest.Options{})
 		ac := newOASChecker(t, page)
 		body := url.Values{"username": {"test"}, "password": {"wrong"}}.Encode()
 		for i := 0; ; i++ {
@@ -269,31 +270,31 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/refresh", `{"refresh_token":5}`)), 400, "invalid_request")
 
 		// Cookie refresh: with the CSRF header, and without it.
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		wantStatus(t, c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`)), 200, "")
 		wantStatus(t, c.browse(t, j, c.req("POST", "/refresh", "")), 403, "csrf_failed")
-		r = c.browse(t, j, c.req("POST", "/refresh", "", "X-CSRF-Token", j.get("__Host-lk_csrf")))
+		r = c.browse(t, j, c.req("POST", "/refresh", "", "X-CSRF-Token", j.Get("__Host-lk_csrf")))
 		wantStatus(t, r, 200, "")
 		if b := jsonOf(t, r); b["refresh_token"] != nil {
 			t.Errorf("cookie refresh put the token in the body: %v", b)
 		}
-		bad := &jar{m: map[string]string{"__Host-lk_refresh": "lk_rt_nonsense", "__Host-lk_csrf": "x"}}
+		bad := servertest.NewJar(map[string]string{"__Host-lk_refresh": "lk_rt_nonsense", "__Host-lk_csrf": "x"})
 		wantStatus(t, c.browse(t, bad, c.req("POST", "/refresh", "", "X-CSRF-Token", "x")), 401, "invalid_token")
 	})
 
 	t.Run("expiry and reuse", func(t *testing.T) {
-		te := newEnv(t)
+		te := servertest.Start(t, servertest.Options{})
 		tc := newOASChecker(t, te)
 		p := tc.login(t)
 		n := pairOf(t, tc.check(t, tc.req("POST", "/refresh", "", "Authorization", "Bearer "+p.refresh)))
-		te.clock.Add(11 * time.Second)
+		te.Clock.Add(11 * time.Second)
 		wantStatus(t, tc.check(t, tc.req("POST", "/refresh", "", "Authorization", "Bearer "+p.refresh)), 401, "refresh_reused")
 		wantStatus(t, tc.check(t, tc.req("GET", "/protected", "", "Authorization", "Bearer "+n.access)), 401, "token_revoked")
 		q := tc.login(t)
-		te.clock.Add(16 * time.Minute)
+		te.Clock.Add(16 * time.Minute)
 		wantStatus(t, tc.check(t, tc.req("GET", "/protected", "", "Authorization", "Bearer "+q.access)), 401, "token_expired")
 		wantStatus(t, tc.check(t, tc.req("GET", "/me", "", "Authorization", "Bearer "+q.access)), 401, "token_expired")
-		te.clock.Add(31 * 24 * time.Hour)
+		te.Clock.Add(31 * 24 * time.Hour)
 		wantStatus(t, tc.check(t, tc.req("POST", "/refresh", "", "Authorization", "Bearer "+q.refresh)), 401, "session_expired")
 	})
 
@@ -312,13 +313,13 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			wantStatus(t, c.check(t, c.req("GET", path, `{"access_token":"`+p.access+`"}`, ctJSON...)), 200, "")
 		}
 		// Cookies, and an implicit refresh from the refresh cookie alone.
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
 		wantStatus(t, c.browse(t, j, c.req("GET", "/me", "")), 200, "")
-		delete(j.m, "__Host-lk_access")
+		j.Delete("__Host-lk_access")
 		r := c.browse(t, j, c.req("GET", "/protected", ""))
 		wantStatus(t, r, 200, "")
-		if j.get("__Host-lk_access") == "" {
+		if j.Get("__Host-lk_access") == "" {
 			t.Error("the implicit refresh set no access cookie")
 		}
 	})
@@ -339,10 +340,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.check(t, c.req("DELETE", "/sessions/x", `{"access_token":"`+a.access+`"}`)), 404, "not_found")
 		wantStatus(t, c.checkOutside(t, c.req("DELETE", "/sessions/x", `{"access_token":`)), 400, "invalid_request")
 
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
 		wantStatus(t, c.browse(t, j, c.req("DELETE", "/sessions/"+a.session, "")), 403, "csrf_failed")
-		wantStatus(t, c.browse(t, j, c.req("DELETE", "/sessions/"+a.session, "", "X-CSRF-Token", j.get("__Host-lk_csrf"))), 204, "")
+		wantStatus(t, c.browse(t, j, c.req("DELETE", "/sessions/"+a.session, "", "X-CSRF-Token", j.Get("__Host-lk_csrf"))), 204, "")
 	})
 
 	t.Run("password", func(t *testing.T) {
@@ -358,10 +359,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		q := c.loginAs(t, "dora", "first password")
 		wantStatus(t, c.check(t, c.req("POST", "/password", change, "Authorization", "Bearer "+q.access)), 204, "")
 
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		c.browse(t, j, c.req("POST", "/login", `{"username":"dora","password":"second password","cookies":true}`))
 		wantStatus(t, c.browse(t, j, c.req("POST", "/password", `{"old_password":"second password","new_password":"third password"}`)), 403, "csrf_failed")
-		wantStatus(t, c.browse(t, j, c.req("POST", "/password", `{"old_password":"second password","new_password":"third password"}`, "X-CSRF-Token", j.get("__Host-lk_csrf"))), 204, "")
+		wantStatus(t, c.browse(t, j, c.req("POST", "/password", `{"old_password":"second password","new_password":"third password"}`, "X-CSRF-Token", j.Get("__Host-lk_csrf"))), 204, "")
 	})
 
 	t.Run("logout", func(t *testing.T) {
@@ -374,17 +375,17 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		e2 := c.login(t)
 		wantStatus(t, c.check(t, c.req("POST", "/logout?scope=global", "", "Authorization", "Bearer "+e2.access)), 204, "")
 
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
 		wantStatus(t, c.browse(t, j, c.req("POST", "/logout", "")), 403, "csrf_failed")
-		wantStatus(t, c.browse(t, j, c.req("POST", "/logout", "", "X-CSRF-Token", j.get("__Host-lk_csrf"))), 204, "")
-		if j.get("__Host-lk_refresh") != "" {
+		wantStatus(t, c.browse(t, j, c.req("POST", "/logout", "", "X-CSRF-Token", j.Get("__Host-lk_csrf"))), 204, "")
+		if j.Get("__Host-lk_refresh") != "" {
 			t.Error("logout left the refresh cookie")
 		}
 	})
 
 	t.Run("account page", func(t *testing.T) {
-		j := &jar{m: map[string]string{}}
+		j := servertest.NewJar(nil)
 		r := c.browse(t, j, c.req("GET", "/account", ""))
 		wantStatus(t, r, 200, "")
 		if !strings.Contains(string(bodyOf(t, r)), `id="sign-in"`) {
@@ -402,10 +403,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 			t.Errorf("account page after sign-in: %.300s", bodyOf(t, r))
 		}
 		// A bad cookie shows the sign-in form (and clears the cookies).
-		wantStatus(t, c.browse(t, &jar{m: map[string]string{"__Host-lk_access": "garbage"}}, c.req("GET", "/account", "")), 200, "")
+		wantStatus(t, c.browse(t, servertest.NewJar(map[string]string{"__Host-lk_access": "garbage"}), c.req("GET", "/account", "")), 200, "")
 
 		other := c.login(t)
-		csrf := form(url.Values{"csrf_token": {j.get("__Host-lk_csrf")}})
+		csrf := form(url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}})
 		wantStatus(t, c.browse(t, j, c.req("POST", "/account/sessions/"+other.session+"/revoke", "x=1", ctForm...)), 403, "csrf_failed")
 		wantStatus(t, c.check(t, c.req("POST", "/account/sessions/"+other.session+"/revoke", csrf, ctForm...)), 401, "missing_token")
 		r = c.browse(t, j, c.req("POST", "/account/sessions/"+other.session+"/revoke", csrf, ctForm...))
@@ -416,10 +417,10 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.check(t, c.req("POST", "/account/logout", "scope=global", ctForm...)), 303, "")
 		wantStatus(t, c.browse(t, j, c.req("POST", "/account/logout", "scope=global", ctForm...)), 403, "csrf_failed")
 		wantStatus(t, c.browse(t, j, c.req("POST", "/account/logout", csrf, ctForm...)), 303, "")
-		if j.get("__Host-lk_access") != "" {
-			t.Errorf("sign-out left the cookies: %v", j.m)
+		if j.Get("__Host-lk_access") != "" {
+			t.Errorf("sign-out left the cookies: %v", j)
 		}
-		stale := &jar{m: map[string]string{"__Host-lk_access": other.access, "__Host-lk_csrf": "x"}}
+		stale := servertest.NewJar(map[string]string{"__Host-lk_access": other.access, "__Host-lk_csrf": "x"})
 		wantStatus(t, c.browse(t, stale, c.req("POST", "/account/logout", "csrf_token=x", ctForm...)), 401, "token_revoked")
 	})
 }
@@ -427,19 +428,25 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 // oasChecker sends requests to a test server and checks each request and its
 // response against the OpenAPI document.
 type oasChecker struct {
-	e      *env
+	e      *servertest.Env
 	doc    *openapi3.T
 	router routers.Router
 	opts   *openapi3filter.Options
 }
 
-func newOASChecker(t *testing.T, e *env) *oasChecker {
+func newOASChecker(t *testing.T, e *servertest.Env) *oasChecker {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(server.OpenAPI())
+	return newOASCheckerFor(t, e, server.OpenAPI())
+}
+
+// newOASCheckerFor checks against the document src instead of the server's.
+func newOASCheckerFor(t *testing.T, e *servertest.Env, src []byte) *oasChecker {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(src)
 	if err != nil {
 		t.Fatalf("loading the document: %v", err)
 	}
-	doc.Servers = openapi3.Servers{{URL: e.url}}
+	doc.Servers = openapi3.Servers{{URL: e.URL}}
 	router, err := legacy.NewRouter(doc)
 	if err != nil {
 		t.Fatalf("routing the document: %v", err)
@@ -458,9 +465,9 @@ func (c *oasChecker) req(method, path, body string, hdr ...string) *http.Request
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, c.e.url+path, rd)
+	req, err := http.NewRequest(method, c.e.URL+path, rd)
 	if err != nil {
-		c.e.t.Fatal(err)
+		panic(err) // only a bad method or URL, which the test writes
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -474,7 +481,7 @@ func (c *oasChecker) req(method, path, body string, hdr ...string) *http.Request
 // check sends req, which must be valid under the document, and fails the test
 // unless the response matches the document. The response's body stays
 // readable (see bodyOf).
-func (c *oasChecker) check(t *testing.T, req *http.Request) *http.Response {
+func (c *oasChecker) check(t testing.TB, req *http.Request) *http.Response {
 	t.Helper()
 	return c.do(t, req, true)
 }
@@ -482,23 +489,23 @@ func (c *oasChecker) check(t *testing.T, req *http.Request) *http.Response {
 // checkOutside sends a request the document describes as invalid (a test of
 // the server's input checks): the document must refuse it, and the server's
 // answer must still match the document.
-func (c *oasChecker) checkOutside(t *testing.T, req *http.Request) *http.Response {
+func (c *oasChecker) checkOutside(t testing.TB, req *http.Request) *http.Response {
 	t.Helper()
 	return c.do(t, req, false)
 }
 
 // browse is check with the cookies of j, keeping the cookies the response sets.
-func (c *oasChecker) browse(t *testing.T, j *jar, req *http.Request) *http.Response {
+func (c *oasChecker) browse(t testing.TB, j *servertest.Jar, req *http.Request) *http.Response {
 	t.Helper()
-	if h := j.header(); h != "" {
+	if h := j.Header(); h != "" {
 		req.Header.Set("Cookie", h)
 	}
 	r := c.check(t, req)
-	j.update(r.Cookies())
+	j.Update(r.Cookies())
 	return r
 }
 
-func (c *oasChecker) do(t *testing.T, req *http.Request, validRequest bool) *http.Response {
+func (c *oasChecker) do(t testing.TB, req *http.Request, validRequest bool) *http.Response {
 	t.Helper()
 	ctx := context.Background()
 	var body []byte
@@ -558,7 +565,7 @@ func (c *oasChecker) do(t *testing.T, req *http.Request, validRequest bool) *htt
 // checkUnrouted checks a request the document has no operation for: a path it
 // does not list must be answered with components/responses/NotFound, and a
 // listed path with MethodNotAllowed, whose Allow names the documented methods.
-func (c *oasChecker) checkUnrouted(t *testing.T, req *http.Request, resp *http.Response, raw []byte, what string) {
+func (c *oasChecker) checkUnrouted(t testing.TB, req *http.Request, resp *http.Response, raw []byte, what string) {
 	t.Helper()
 	methods, listed := c.pathMethods(req.URL.Path)
 	status, name := http.StatusNotFound, "NotFound"
@@ -578,7 +585,7 @@ func (c *oasChecker) checkUnrouted(t *testing.T, req *http.Request, resp *http.R
 	c.validateResponse(t, in, resp, raw, what)
 }
 
-func (c *oasChecker) validateResponse(t *testing.T, in *openapi3filter.RequestValidationInput, resp *http.Response, raw []byte, what string) {
+func (c *oasChecker) validateResponse(t testing.TB, in *openapi3filter.RequestValidationInput, resp *http.Response, raw []byte, what string) {
 	t.Helper()
 	err := openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
@@ -609,20 +616,26 @@ func (c *oasChecker) pathMethods(p string) ([]string, bool) {
 	return nil, false
 }
 
-func (c *oasChecker) login(t *testing.T) pair {
+func (c *oasChecker) login(t testing.TB) pair {
 	t.Helper()
 	return c.loginAs(t, "test", "test")
 }
 
-func (c *oasChecker) loginAs(t *testing.T, user, pw string) pair {
+func (c *oasChecker) loginAs(t testing.TB, user, pw string) pair {
 	t.Helper()
 	r := c.check(t, c.req("POST", "/login", `{"username":"`+user+`","password":"`+pw+`"}`))
 	wantStatus(t, r, 200, "")
 	return pairOf(t, r)
 }
 
+// pair is a token pair from login or refresh.
+type pair struct{ access, refresh, session string }
+
+// noRedirects shows redirects as they are, so tests see their Set-Cookie.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 // bodyOf returns the body of a response from check, leaving it readable.
-func bodyOf(t *testing.T, r *http.Response) []byte {
+func bodyOf(t testing.TB, r *http.Response) []byte {
 	t.Helper()
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -633,7 +646,7 @@ func bodyOf(t *testing.T, r *http.Response) []byte {
 }
 
 // jsonOf decodes a JSON object response (nil for another body).
-func jsonOf(t *testing.T, r *http.Response) map[string]any {
+func jsonOf(t testing.TB, r *http.Response) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if b := bodyOf(t, r); len(b) > 0 && b[0] == '{' {
@@ -644,7 +657,7 @@ func jsonOf(t *testing.T, r *http.Response) map[string]any {
 	return m
 }
 
-func pairOf(t *testing.T, r *http.Response) pair {
+func pairOf(t testing.TB, r *http.Response) pair {
 	t.Helper()
 	m := jsonOf(t, r)
 	s := func(k string) string { v, _ := m[k].(string); return v }
@@ -652,7 +665,7 @@ func pairOf(t *testing.T, r *http.Response) pair {
 }
 
 // wantStatus checks the status and, for a JSON error, its code ("" for none).
-func wantStatus(t *testing.T, r *http.Response, status int, code string) {
+func wantStatus(t testing.TB, r *http.Response, status int, code string) {
 	t.Helper()
 	if r.StatusCode != status {
 		t.Fatalf("%s %s = %d %.300s, want %d", r.Request.Method, r.Request.URL.RequestURI(), r.StatusCode, bodyOf(t, r), status)

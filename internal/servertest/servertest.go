@@ -1,0 +1,198 @@
+// Package servertest starts a latchkey token server for tests: real loopback
+// HTTP over a fresh SQLite file, a settable clock, the user test/test and the
+// OAuth clients "app" (public), "rs" and "other" (confidential). The server
+// package's tests and the interop module's tests both build on it, so a change
+// to how a server is configured is made here once.
+package servertest
+
+import (
+	"context"
+	"crypto/rand"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/fakeclock"
+	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/users"
+)
+
+// Issuer is the issuer of every test server's tokens.
+const Issuer = "http://latchkey.test"
+
+// CheapHash keeps the many logins of the tests fast; the cost of the real
+// parameters is measured by the password benchmarks.
+var CheapHash = password.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// Options change the server Start runs; the zero value is the default server.
+type Options struct {
+	Config          func(*latchkey.Config) // edits the Auth's configuration
+	ClosedSignup    bool
+	InsecureCookies bool
+	TrustedProxies  httpauth.TrustedProxies
+	Logger          *slog.Logger
+	// Store opens the store instead of a new SQLite file; DBPath is then "".
+	Store func(t testing.TB) Store
+}
+
+// Store is a backend with the roles the server needs.
+type Store interface {
+	store.Store
+	store.Users
+	store.Clients
+}
+
+// Env is a running test server.
+type Env struct {
+	URL     string
+	Handler http.Handler
+	Clock   *fakeclock.Clock
+	Auth    *latchkey.Auth
+	Clients *oauth.Clients
+	DBPath  string
+	Secret  []byte
+	// The secrets of the confidential clients "rs" and "other".
+	RSSecret, OtherSecret string
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	ctx := context.Background()
+	var st Store
+	var dbPath string
+	if o.Store != nil {
+		st = o.Store(t)
+	} else {
+		dbPath = filepath.Join(t.TempDir(), "latchkey.db")
+		db, err := sqlite.Open(ctx, dbPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		st = db
+	}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	clk := fakeclock.New(time.Now().Truncate(time.Second))
+	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: Issuer, Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	a, err := latchkey.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	u, err := users.New(users.Config{Store: st, Now: clk.Now, Params: CheapHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
+		t.Fatal(err)
+	}
+	clients := oauth.New(st, clk.Now)
+	if _, _, err := clients.Add(ctx, "app", "a public client", false); err != nil {
+		t.Fatal(err)
+	}
+	_, rsSecret, err := clients.Add(ctx, "rs", "a resource server", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, otherSecret, err := clients.Add(ctx, "other", "another confidential client", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
+		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &Env{URL: hs.URL, Handler: srv.Handler(), Clock: clk, Auth: a, Clients: clients, DBPath: dbPath,
+		Secret: secret, RSSecret: rsSecret, OtherSecret: otherSecret}
+}
+
+// Jar is a cookie jar that, unlike net/http/cookiejar, sends Secure and
+// __Host- cookies over the plain-http test server, so the secure defaults can
+// be tested as they are. Make one with NewJar.
+type Jar struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// NewJar returns a jar holding the cookies in m (name to value), or none.
+func NewJar(m map[string]string) *Jar {
+	j := &Jar{m: map[string]string{}}
+	for k, v := range m {
+		j.m[k] = v
+	}
+	return j
+}
+
+// Header is the Cookie header that sends every cookie of the jar.
+func (j *Jar) Header() string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var parts []string
+	for k, v := range j.m {
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Update keeps the cookies a response set and drops those it cleared.
+func (j *Jar) Update(cs []*http.Cookie) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, c := range cs {
+		if c.MaxAge < 0 {
+			delete(j.m, c.Name)
+		} else {
+			j.m[c.Name] = c.Value
+		}
+	}
+}
+
+// Get is the value of a cookie, "" if the jar has none.
+func (j *Jar) Get(name string) string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.m[name]
+}
+
+// Set sets a cookie.
+func (j *Jar) Set(name, value string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.m[name] = value
+}
+
+// Delete removes a cookie.
+func (j *Jar) Delete(name string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.m, name)
+}
+
+// Clone is a copy of the jar.
+func (j *Jar) Clone() *Jar {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return NewJar(j.m)
+}
+
+// String lists the cookies, for failure messages.
+func (j *Jar) String() string { return j.Header() }

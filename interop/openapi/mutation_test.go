@@ -1,0 +1,129 @@
+package openapi_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"testing"
+
+	"github.com/latchkey/latchkey/internal/servertest"
+	"github.com/latchkey/latchkey/server"
+)
+
+// TestOpenAPICheckerCatchesAWrongDocument makes sure the checker of
+// TestOpenAPIMatchesResponses can fail: each mutation below makes the document
+// wrong about one request or response, which passes against the real document
+// and must be reported against the mutated one.
+func TestOpenAPICheckerCatchesAWrongDocument(t *testing.T) {
+	e := servertest.Start(t, servertest.Options{})
+	oauthForm := url.Values{"grant_type": {"password"}, "username": {"test"}, "password": {"test"}, "client_id": {"app"}}.Encode()
+	ctForm := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	rsAuth := append([]string{"Authorization", "Basic " + base64.StdEncoding.EncodeToString([]byte("rs:"+e.RSSecret))}, ctForm...)
+	for _, m := range []struct {
+		name               string
+		mutate             func(doc map[string]any)
+		method, path, body string
+		hdr                []string
+	}{
+		{"an undocumented status", func(d map[string]any) { delete(obj(d, "paths", "/me", "get", "responses"), "401") },
+			"GET", "/me", "", nil},
+		{"an undocumented HEAD status", func(d map[string]any) { delete(obj(d, "paths", "/me", "head", "responses"), "401") },
+			"HEAD", "/me", "", nil},
+		{"a property of the wrong type", func(d map[string]any) {
+			obj(d, "components", "schemas", "TokenPair", "properties", "expires_in")["type"] = "string"
+		}, "POST", "/login", `{"username":"test","password":"test"}`, nil},
+		{"a required property the server does not send", func(d map[string]any) {
+			tp := obj(d, "components", "schemas", "Health")
+			tp["required"] = append(tp["required"].([]any), "version")
+		}, "GET", "/healthz", "", nil},
+		{"a request the server accepts but the document refuses", func(d map[string]any) {
+			obj(d, "components", "schemas", "LoginRequest", "properties", "username")["maxLength"] = 2
+		}, "POST", "/login", `{"username":"test","password":"test"}`, nil},
+		{"a path the server serves but the document lacks", func(d map[string]any) { delete(obj(d, "paths"), "/healthz") },
+			"GET", "/healthz", "", nil},
+		{"an Allow that the document does not list", func(d map[string]any) { delete(obj(d, "paths", "/healthz"), "head") },
+			"PATCH", "/healthz", "", nil},
+		{"a wrong OAuth token response", func(d map[string]any) {
+			obj(d, "components", "schemas", "OAuthTokenResponse", "properties", "token_type")["const"] = "MAC"
+		}, "POST", "/oauth/token", oauthForm, ctForm},
+		{"a wrong OAuth introspection response", func(d map[string]any) {
+			obj(d, "components", "schemas", "OAuthIntrospection", "properties", "active")["type"] = "string"
+		}, "POST", "/oauth/introspect", "token=garbage", rsAuth},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			good := newOASChecker(t, e)
+			good.check(t, good.req(m.method, m.path, m.body, m.hdr...))
+			if t.Failed() {
+				t.Fatal("the request must pass against the real document")
+			}
+			bad := newOASCheckerFor(t, e, mutated(t, m.mutate))
+			rec := &recorder{TB: t}
+			func() {
+				defer func() {
+					if p := recover(); p != nil && p != rec {
+						panic(p)
+					}
+				}()
+				bad.check(rec, bad.req(m.method, m.path, m.body, m.hdr...))
+			}()
+			if len(rec.failures) == 0 {
+				t.Fatal("the checker accepted the exchange against the mutated document")
+			}
+			t.Logf("reported: %.200s", rec.failures[0])
+		})
+	}
+}
+
+// mutated is the server's document changed by mutate.
+func mutated(t *testing.T, mutate func(map[string]any)) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(server.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	mutate(doc)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// obj is the JSON object at path in doc; it panics if there is none, which is
+// a mistake in the test.
+func obj(doc map[string]any, path ...string) map[string]any {
+	m := doc
+	for _, k := range path {
+		next, ok := m[k].(map[string]any)
+		if !ok {
+			panic(fmt.Sprintf("no object at %q of the document", path))
+		}
+		m = next
+	}
+	return m
+}
+
+// recorder stands in for a test to see whether the checker fails it: it
+// notes failures instead of failing, and Fatal stops by panicking with the
+// recorder itself.
+type recorder struct {
+	testing.TB
+	failures []string
+}
+
+func (r *recorder) Helper() {}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.Errorf(format, args...)
+	panic(r)
+}
+
+func (r *recorder) Fatal(args ...any) {
+	r.failures = append(r.failures, fmt.Sprint(args...))
+	panic(r)
+}

@@ -1,0 +1,167 @@
+package latchkey
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/accesstoken"
+	"github.com/latchkey/latchkey/refreshtoken"
+	"github.com/latchkey/latchkey/store"
+)
+
+// Tokens is a token pair as the HTTP API returns it; times are Unix seconds.
+type Tokens struct {
+	UserID           string `json:"uuid"`
+	SessionID        string `json:"session_id"`
+	TokenType        string `json:"token_type"`
+	AccessToken      string `json:"access_token"`
+	ExpiresIn        int64  `json:"expires_in"`
+	ExpiresAt        int64  `json:"expires_at"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresAt int64  `json:"refresh_expires_at"`
+}
+
+// Client is the OAuth 2.0 client a session is issued to. The zero value is
+// first-party: the application's own login.
+type Client struct {
+	// ID is the client_id, carried in the session's access tokens.
+	ID string
+	// Registration is the opaque identity of the client's current
+	// registration (store.Client.Registration). A session refreshes, and is
+	// revoked, only for the registration it was issued to: it is compared for
+	// equality and nothing else.
+	Registration string
+}
+
+// LoginOptions describes a new session.
+type LoginOptions struct {
+	// Fresh marks the access token as coming straight from a password login,
+	// which RequireFresh guards demand.
+	Fresh bool
+	// UserAgent and IP are recorded for the session list.
+	UserAgent, IP string
+	// Client is the OAuth client the session is issued to; zero for
+	// first-party. ID and Registration are both set or both empty.
+	Client Client
+}
+
+// maxUserIDBytes bounds a user id: it is carried in every access token.
+const maxUserIDBytes = 255
+
+// OAuthScope is the one scope latchkey grants an OAuth client: the whole
+// account, as first-party access tokens have it. The access tokens of an OAuth
+// client's session carry it in their scope claim (RFC 9068 §2.2.3).
+const OAuthScope = "account"
+
+// Login starts a new session for userID and returns its first token pair. The
+// caller has authenticated the user.
+func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tokens, error) {
+	if userID == "" || len(userID) > maxUserIDBytes || clean(userID, maxUserIDBytes) != userID {
+		return nil, ErrInvalidRequest.WithMessage("A user id is 1 to 255 bytes of UTF-8 text without NUL.")
+	}
+	if (opt.Client.ID == "") != (opt.Client.Registration == "") {
+		return nil, ErrInvalidRequest.WithMessage("An OAuth client needs both its id and its registration.")
+	}
+	now := a.cfg.Now()
+	expires := now.Add(a.cfg.SessionLifetime)
+	s := store.Session{
+		ID:                 refreshtoken.NewSessionID().String(),
+		UserID:             userID,
+		RotatedAt:          now,
+		CreatedAt:          now,
+		LastUsedAt:         now,
+		IdleExpiresAt:      earliest(now.Add(a.cfg.RefreshTTL), expires),
+		ExpiresAt:          expires,
+		UserAgent:          clean(opt.UserAgent, 256),
+		IP:                 clean(opt.IP, 64),
+		ClientID:           opt.Client.ID,
+		ClientRegistration: opt.Client.Registration,
+	}
+	if err := a.st.CreateSession(ctx, s); err != nil {
+		return nil, unavailable(err)
+	}
+	return a.issue(s, opt.Fresh, now)
+}
+
+// issue mints an access token and the refresh token of the session's current
+// generation.
+func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error) {
+	sid, err := refreshtoken.ParseSessionID(s.ID)
+	if err != nil {
+		return nil, ErrInvalidToken.WithCause(err)
+	}
+	// exp is in whole seconds on the wire; round up so a token lives at least
+	// AccessTTL (truncating would shorten it by up to a second).
+	exp := earliest(ceilSecond(now.Add(a.cfg.AccessTTL)), s.ExpiresAt)
+	key := a.ring.SigningKey()
+	if key == nil {
+		return nil, ErrUnavailable.WithMessage("No signing key is available yet.")
+	}
+	at, err := accesstoken.Sign(key, accesstoken.Claims{
+		Issuer:    a.cfg.Issuer,
+		Subject:   s.UserID,
+		Audience:  a.cfg.Audience,
+		ExpiresAt: exp,
+		IssuedAt:  now,
+		ID:        randomID(),
+		SessionID: s.ID,
+		Fresh:     fresh,
+		ClientID:  s.ClientID,
+		Scope:     clientScope(s.ClientID),
+	})
+	if err != nil {
+		return nil, ErrInternal.WithCause(err)
+	}
+	return &Tokens{
+		UserID:           s.UserID,
+		SessionID:        s.ID,
+		TokenType:        "Bearer",
+		AccessToken:      at,
+		ExpiresIn:        int64(exp.Sub(now) / time.Second),
+		ExpiresAt:        exp.Unix(),
+		RefreshToken:     a.codec.Encode(refreshtoken.Token{Session: sid, Generation: s.Generation}),
+		RefreshExpiresAt: s.IdleExpiresAt.Unix(),
+	}, nil
+}
+
+// clientScope is the scope claim of a session of clientID: none for
+// first-party sessions, which are not OAuth grants.
+func clientScope(clientID string) string {
+	if clientID == "" {
+		return ""
+	}
+	return OAuthScope
+}
+
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// clean makes client-supplied text (user agent, address) safe to store on
+// every backend: valid UTF-8, no NUL (PostgreSQL's text refuses both), at most
+// n bytes.
+func clean(s string, n int) string {
+	if len(s) > n {
+		s = s[:n]
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,201 @@
+package latchkey
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/accesstoken"
+	"github.com/latchkey/latchkey/refreshtoken"
+	"github.com/latchkey/latchkey/store"
+)
+
+// RefreshOptions carries what a refresh request presents besides the refresh token.
+type RefreshOptions struct {
+	// AccessToken is the session's access token (expired is fine). It is required
+	// when Config.BindAccess is set; when present it must verify and belong to the
+	// same session, and it is revoked once the new pair is issued.
+	AccessToken string
+	// Client is the OAuth client presenting the token; zero for first-party.
+	// The session must have been issued to this very registration.
+	Client Client
+	// KeepAccessToken leaves the presented access token valid: a browser's
+	// access cookie is shared by every request a page makes at once, and
+	// revoking it would fail the others.
+	KeepAccessToken bool
+}
+
+// Refresh exchanges a refresh token for a new pair.
+//
+// The token's checksum and MAC are checked before anything is read or written.
+// The current generation is rotated with one compare-and-swap; the generation
+// just rotated away, presented again within the grace window, gets the same new
+// refresh token (and a new access token) without a second rotation; any older
+// generation revokes the whole session and fails with ErrRefreshReused.
+func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOptions) (*Tokens, error) {
+	tok, err := a.decodeRefresh(refreshToken)
+	if err != nil {
+		return nil, err
+	}
+	sid := tok.Session.String()
+	bound, err := a.checkBinding(ctx, sid, opt.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	if opt.KeepAccessToken {
+		bound = nil // checked, but not revoked
+	}
+	// The common case first: the token is its session's current generation.
+	// One conditional write checks that (and the client, revocation and expiry)
+	// and rotates; only when it refuses is the session read to say why.
+	now := a.cfg.Now()
+	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.Client, now))
+	if err == nil {
+		return a.finishRefresh(ctx, next, bound, now)
+	}
+	if !errors.Is(err, store.ErrConflict) {
+		return nil, sessionStoreError(err)
+	}
+	return a.settle(ctx, tok, opt.Client, bound)
+}
+
+// decodeRefresh checks a presented refresh token's form, checksum and MAC.
+func (a *Auth) decodeRefresh(token string) (refreshtoken.Token, error) {
+	if token == "" {
+		return refreshtoken.Token{}, errRefreshMissing
+	}
+	tok, err := a.codec.Decode(token)
+	if err != nil {
+		if looksLikeJWT(token) {
+			return refreshtoken.Token{}, errAccessForRefresh
+		}
+		return refreshtoken.Token{}, errRefreshMalformed.WithCause(err)
+	}
+	return tok, nil
+}
+
+// settle answers a refresh whose swap was refused: it reads the session to
+// say why, answers a grace refresh with the successor already made, ends the
+// session on reuse, or rotates again if the session moved on in between.
+func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client, bound *accesstoken.Claims) (*Tokens, error) {
+	sid := tok.Session.String()
+	for attempt := 0; ; attempt++ {
+		now := a.cfg.Now()
+		s, err := a.st.Session(ctx, sid)
+		if err != nil {
+			return nil, sessionStoreError(err)
+		}
+		if err := refusal(s, tok, client, now); err != nil {
+			return nil, err
+		}
+		switch refreshtoken.Classify(tok.Generation, s.Generation, s.RotatedAt, now, a.cfg.ReuseGrace) {
+		case refreshtoken.Rotate:
+			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, client, now))
+			if errors.Is(err, store.ErrConflict) && attempt < 3 {
+				continue // someone rotated or revoked it first: look again
+			}
+			if err != nil {
+				return nil, sessionStoreError(err)
+			}
+			return a.finishRefresh(ctx, next, bound, now)
+		case refreshtoken.Grace:
+			return a.finishRefresh(ctx, s, bound, now)
+		case refreshtoken.Reused:
+			if err := a.revokeSession(ctx, sid, ReasonReused, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, unavailable(err)
+			}
+			a.cfg.Logger.Warn("refresh token reuse: session revoked", "session", sid, "user", s.UserID,
+				"presented_generation", tok.Generation, "current_generation", s.Generation)
+			return nil, ErrRefreshReused
+		default: // Ahead: the store lost a rotation; refuse without changing anything.
+			a.cfg.Logger.Warn("refresh token ahead of its session", "session", sid,
+				"presented_generation", tok.Generation, "current_generation", s.Generation)
+			return nil, errRefreshAhead
+		}
+	}
+}
+
+// refusal is why session s cannot be refreshed at now with tok by client, or
+// nil if it can.
+func refusal(s store.Session, tok refreshtoken.Token, client Client, now time.Time) error {
+	switch {
+	case s.ClientRegistration != client.Registration:
+		return errOtherClient
+	case s.Revoked() && Reason(s.RevokeReason) == ReasonReused && tok.Generation >= s.Generation:
+		return errEndedByReplay // the holder of the newest token: tell them why
+	case s.Revoked() && Reason(s.RevokeReason) == ReasonReused:
+		return ErrRefreshReused
+	case s.Revoked():
+		return errSessionRevoked
+	case !s.Live(now):
+		return ErrSessionExpired
+	}
+	return nil
+}
+
+// rotation is the swap of a refresh at now from generation from: the idle
+// expiry slides (capped by the store at the session's end) unless it is locked.
+func (a *Auth) rotation(from uint64, client Client, now time.Time) store.Rotation {
+	r := store.Rotation{From: from, At: now, ClientRegistration: client.Registration}
+	if !a.cfg.LockedExpiry {
+		r.IdleExpiresAt = now.Add(a.cfg.RefreshTTL)
+	}
+	return r
+}
+
+// checkBinding verifies the access token presented with a refresh: required
+// when binding is on, and when present it must be authentic (expiry aside) and of
+// the same session. It returns the verified claims, if any.
+func (a *Auth) checkBinding(ctx context.Context, sid, token string) (*accesstoken.Claims, error) {
+	if token == "" {
+		if a.cfg.BindAccess {
+			return nil, errBindingMissing
+		}
+		return nil, nil
+	}
+	c, err := a.verifyJWT(ctx, token)
+	if errors.Is(err, accesstoken.ErrUnknownKey) && !a.cfg.BindAccess && a.expiredUnverified(token) {
+		return nil, nil // optional and long expired (its key is gone): nothing to revoke
+	}
+	if err != nil && !errors.Is(err, accesstoken.ErrExpired) {
+		return nil, a.accessError(err).WithMessage("The access token presented with the refresh token is not valid.")
+	}
+	if c.SessionID != sid {
+		return nil, errBindingOtherSession
+	}
+	return &c, nil
+}
+
+// finishRefresh issues the pair of session s and revokes the access token
+// presented with the refresh, if any.
+func (a *Auth) finishRefresh(ctx context.Context, s store.Session, bound *accesstoken.Claims, now time.Time) (*Tokens, error) {
+	t, err := a.issue(s, false, now)
+	if err != nil {
+		return nil, err
+	}
+	if bound != nil && now.Before(bound.ExpiresAt.Add(a.cfg.Leeway)) {
+		if err := a.revokeAccess(ctx, *bound, now); err != nil {
+			// The new pair is valid and the old access token expires soon anyway;
+			// failing the refresh here would strand the client.
+			a.cfg.Logger.Warn("revoking the replaced access token failed", "session", s.ID, "err", err)
+		}
+	}
+	return t, nil
+}
+
+// SessionOf returns the id of the session a refresh token names, after
+// checking its checksum and MAC; it reads no state and changes nothing. Use
+// it to bind a check (such as CSRF) to a refresh token before spending it.
+func (a *Auth) SessionOf(refreshToken string) (string, error) {
+	tok, err := a.codec.Decode(refreshToken)
+	if err != nil {
+		return "", errRefreshMalformed.WithCause(err)
+	}
+	return tok.Session.String(), nil
+}
+
+// looksLikeJWT reports whether s has the shape of a compact JWS.
+func looksLikeJWT(s string) bool {
+	return strings.HasPrefix(s, "eyJ") && strings.Count(s, ".") == 2
+}
