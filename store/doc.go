@@ -18,9 +18,15 @@
 // [Store] is the core: sessions, the revocation feed and signing keys, which
 // the token logic needs whatever else is deployed. Everything else a server
 // keeps is a role: a small interface beside the core that a backend offers
-// or not. [Users] and [Clients] are the first two; identities, audit events,
-// limiter buckets and single-use markers are meant to arrive the same way. A
-// role
+// or not:
+//
+//   - [Users]: the accounts of the standalone server;
+//   - [Clients]: its registered OAuth clients;
+//   - [Identities]: links from identities at other (OpenID Connect)
+//     providers to users;
+//   - [Markers]: single-use values, such as ID tokens already used to sign in.
+//
+// Audit events and limiter buckets are meant to arrive the same way. A role
 //
 //   - is a small interface in this package, with its own records and, if it
 //     needs them, its own sentinel errors next to ErrNotFound and the others;

@@ -22,10 +22,13 @@ var (
 type User struct {
 	ID           string // UUID, immutable
 	Username     string // unique, stored as given by the caller (callers normalise)
-	PasswordHash string // PHC-encoded argon2id hash; never a password
+	PasswordHash string // PHC-encoded argon2id hash; never a password. Empty: the account has no password (it signs in with a provider)
 	Disabled     bool
 	CreatedAt    time.Time
 }
+
+// HasPassword reports whether the account can sign in with a password.
+func (u User) HasPassword() bool { return u.PasswordHash != "" }
 
 // Session is one login: the server-side state behind a lineage of refresh tokens.
 //
@@ -209,6 +212,63 @@ type Clients interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
+// Identity links an account at another identity provider (an OpenID Connect
+// issuer) to a user. The pair (Provider, Subject) names the outside account
+// and is linked to at most one user.
+type Identity struct {
+	ID       string // random, URL-safe; names the link (DELETE /identities/{id})
+	UserID   string
+	Provider string // the operator's name for the provider ("google")
+	// Subject is the provider's "sub" claim: stable and unique within the
+	// provider, and the only thing a sign-in matches on.
+	Subject string
+	// Email is the address the provider reported when the link was made, for
+	// display only: nothing is ever linked or found by it.
+	Email     string
+	CreatedAt time.Time
+}
+
+// Identities stores the links between users and identities at other
+// providers. It is a role, not part of the core; a backend that offers it
+// offers Users too.
+type Identities interface {
+	// LinkIdentity inserts id for the existing user id.UserID. ErrExists if
+	// (Provider, Subject) is linked already, to any user, or the ID is taken;
+	// ErrNotFound if there is no user id.UserID.
+	LinkIdentity(ctx context.Context, id Identity) error
+	// CreateUserWithIdentity inserts u and id (id.UserID == u.ID) atomically:
+	// both or neither. ErrExists if the user's ID or username is taken, or
+	// (Provider, Subject) is linked already, or the identity's ID is taken.
+	CreateUserWithIdentity(ctx context.Context, u User, id Identity) error
+	// IdentityBySubject returns the identity with exactly this provider and
+	// subject (compared byte for byte, as Users compares usernames), or
+	// ErrNotFound.
+	IdentityBySubject(ctx context.Context, provider, subject string) (Identity, error)
+	// UserIdentities returns the identities of the user, oldest first
+	// (CreatedAt ascending; ties in ascending byte order of ID); none is not an
+	// error.
+	UserIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// UnlinkIdentity removes identity id of user userID. ErrNotFound if the
+	// user has no identity with this ID. With keepOne, it refuses with
+	// ErrConflict, changing nothing, when this is the user's last identity:
+	// atomically, so two concurrent unlinks never remove the last two.
+	UnlinkIdentity(ctx context.Context, userID, id string, keepOne bool) error
+}
+
+// Markers records single-use values shared by every node: the ID tokens
+// already used to sign in (and, later, proofs that may be presented once). It
+// is a role, not part of the core.
+type Markers interface {
+	// Mark records key as used until the instant until (at millisecond
+	// precision, like every time in the store). ErrExists if key is recorded
+	// already with an until after now; then it changes nothing.
+	// Exactly one of any number of concurrent callers with the same key
+	// succeeds. A record whose until has passed counts as absent (and Purge,
+	// or the backend's own expiry, forgets it). Keys are at most 128 bytes;
+	// callers hash what they mark.
+	Mark(ctx context.Context, key string, now, until time.Time) error
+}
+
 // Store is the core contract: what the token logic (latchkey.Auth) needs and
 // nothing else. Every backend implements it and passes storetest.Run; the
 // roles a backend also offers (Users, Clients, …) are found by type
@@ -220,8 +280,9 @@ type Store interface {
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Purge deletes what no longer matters at now: sessions whose EndedAt is
-	// before now-retain, and feed entries whose Until is before now.
-	// It returns how many sessions it deleted.
+	// before now-retain, feed entries whose Until is before now, and, in a
+	// store that offers Markers, markers whose until is not after now (they
+	// count as absent already). It returns how many sessions it deleted.
 	Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error)
 	// Close releases the backend's resources.
 	Close() error

@@ -146,10 +146,10 @@ func openFrom(t *testing.T, old string) *postgres.DB {
 	return open(t, d)
 }
 
-// A database upgraded from version 1 or 2 behaves as a new one: the whole
+// A database upgraded from version 1, 2 or 3 behaves as a new one: the whole
 // suite passes on it.
 func TestConformanceUpgraded(t *testing.T) {
-	for name, old := range map[string]string{"version1": schemaV1, "version2": schemaV2} {
+	for name, old := range map[string]string{"version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3)} {
 		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store { return openFrom(t, old) })
 		})
@@ -187,7 +187,7 @@ func describe(t *testing.T, c *pgx.Conn) []string {
 // An upgraded database ends with exactly the schema of a new one.
 func TestUpgradedSchemaIsNew(t *testing.T) {
 	schemas := map[string][]string{}
-	for name, old := range map[string]string{"new": "", "version1": schemaV1, "version2": schemaV2} {
+	for name, old := range map[string]string{"new": "", "version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3)} {
 		d := testenv.Postgres(t)
 		if old != "" {
 			mustExec(t, connect(t, d), old)
@@ -196,7 +196,7 @@ func TestUpgradedSchemaIsNew(t *testing.T) {
 		schemas[name] = describe(t, connect(t, d))
 	}
 	want := schemas["new"]
-	for _, name := range []string{"version1", "version2"} {
+	for _, name := range []string{"version1", "version2", "version3"} {
 		got := schemas[name]
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("schema upgraded from %s differs from a new one:\n%q\nwant\n%q", name, got, want)
@@ -249,6 +249,33 @@ func TestUpgradeFromVersion2(t *testing.T) {
 	if err := c.QueryRow(t.Context(), `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != postgres.SchemaVersion {
 		t.Fatalf("schema version after the upgrade = %d, %v; want %d", v, err, postgres.SchemaVersion)
 	}
+}
+
+// A version-3 database (the last before identities and markers) with a user,
+// an OAuth client and a session, upgraded: everything reads back as written,
+// the session still rotates, and identities and markers work beside it.
+func TestUpgradeFromVersion3(t *testing.T) {
+	d := testenv.Postgres(t)
+	c := connect(t, d)
+	mustExec(t, c, postgres.Schema(3))
+	const at = int64(4102444800123)
+	mustExec(t, c, `INSERT INTO latchkey_users (id, username, password_hash, disabled, created_at) VALUES ('u1', 'alice', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice', FALSE, $1)`, at)
+	mustExec(t, c, `INSERT INTO latchkey_clients (id, registration, secret_hash, name, created_at) VALUES ('web', 'web@1', '', 'the web app', $1)`, at)
+	mustExec(t, c, `INSERT INTO latchkey_sessions (id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, user_agent, ip, client_id, client_registration)
+		VALUES ('s1', 'u1', 3, $1, $1, $1, $2, $3, 'curl/8.5.0', '192.0.2.1', 'web', 'web@1')`, at, at+3_600_000, at+86_400_000)
+	db := open(t, d)
+	var v int
+	if err := c.QueryRow(t.Context(), `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != postgres.SchemaVersion {
+		t.Fatalf("schema version after the upgrade = %d, %v; want %d", v, err, postgres.SchemaVersion)
+	}
+	created := time.UnixMilli(at)
+	storetest.CheckUpgradedKept(t, db, storetest.Kept{
+		User:   store.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice", CreatedAt: created},
+		Client: store.Client{ID: "web", Registration: "web@1", Name: "the web app", CreatedAt: created},
+		Session: store.Session{ID: "s1", UserID: "u1", Generation: 3, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
+			IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour), UserAgent: "curl/8.5.0", IP: "192.0.2.1",
+			ClientID: "web", ClientRegistration: "web@1"},
+	})
 }
 
 // A database of a newer latchkey is refused, not downgraded.

@@ -22,9 +22,11 @@ type DB struct {
 }
 
 var (
-	_ store.Store   = (*DB)(nil)
-	_ store.Users   = (*DB)(nil)
-	_ store.Clients = (*DB)(nil)
+	_ store.Store      = (*DB)(nil)
+	_ store.Users      = (*DB)(nil)
+	_ store.Clients    = (*DB)(nil)
+	_ store.Identities = (*DB)(nil)
+	_ store.Markers    = (*DB)(nil)
 )
 
 // Options tune the connection pool.
@@ -118,6 +120,24 @@ var migrations = []string{
 		// let them be refreshed as first-party sessions.
 		`ALTER TABLE latchkey_sessions ADD CONSTRAINT latchkey_sessions_oauth_registration
 		CHECK (client_id = '' OR client_registration <> '');`,
+	// 3 → 4: identities at other providers, and single-use markers. TEXT
+	// equality is byte for byte under any deterministic collation, so
+	// (provider, subject) is exact.
+	`CREATE TABLE latchkey_identities (
+		id         TEXT PRIMARY KEY,
+		user_id    TEXT NOT NULL,
+		provider   TEXT NOT NULL,
+		subject    TEXT NOT NULL,
+		email      TEXT NOT NULL DEFAULT '',
+		created_at BIGINT NOT NULL,
+		UNIQUE (provider, subject)
+	);
+	CREATE INDEX latchkey_identities_user ON latchkey_identities (user_id, created_at);
+	CREATE TABLE latchkey_markers (
+		key   TEXT PRIMARY KEY,
+		until BIGINT NOT NULL
+	);
+	CREATE INDEX latchkey_markers_until ON latchkey_markers (until);`,
 }
 
 // migrationLock is the advisory lock key that serialises schema set-up.
@@ -219,10 +239,16 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+// insertUser inserts the values of userValues.
+const insertUser = `INSERT INTO latchkey_users (` + sqlrow.UserColumns + `) VALUES ($1, $2, $3, $4, $5)`
+
+func userValues(u store.User) []any {
+	return []any{u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt)}
+}
+
 // CreateUser inserts u.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_users (`+sqlrow.UserColumns+`) VALUES ($1, $2, $3, $4, $5)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt))
+	_, err := db.pool.Exec(ctx, insertUser, userValues(u)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -561,7 +587,7 @@ var sessionDead = sqlrow.EndedBefore("$3::BIGINT")
 
 // Purge deletes sessions whose EndedAt is before now-retain, walking the
 // primary key a batch at a time (there is no expiry index, see the schema),
-// and feed entries whose Until has passed.
+// feed entries whose Until has passed, and markers that have ended.
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
 	cut := sqlrow.Millis(now.Add(-retain))
 	total, after := 0, ""
@@ -583,13 +609,19 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 		}
 		after = *last
 	}
-	for {
-		tag, err := db.pool.Exec(ctx, `DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`, sqlrow.Millis(now), purgeBatch)
-		if err != nil {
-			return total, fmt.Errorf("postgres: purge: %w", err)
-		}
-		if tag.RowsAffected() < purgeBatch {
-			return total, nil
+	for _, query := range []string{
+		`DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`,
+		`DELETE FROM latchkey_markers WHERE key IN (SELECT key FROM latchkey_markers WHERE until <= $1 LIMIT $2)`,
+	} {
+		for {
+			tag, err := db.pool.Exec(ctx, query, sqlrow.Millis(now), purgeBatch)
+			if err != nil {
+				return total, fmt.Errorf("postgres: purge: %w", err)
+			}
+			if tag.RowsAffected() < purgeBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }

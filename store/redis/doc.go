@@ -7,7 +7,11 @@
 // one slot ({feed}) and is appended by a script that takes the next sequence
 // number and adds the entry together, so feed order is commit order.
 // User-wide reads (a user's sessions) go through a per-user set of session ids
-// and work across slots.
+// and work across slots. Identities live in one slot ({identities}), so a
+// link and an unlink that keeps the last identity are each one script;
+// creating a user with an identity spans the user's slots too and is a
+// sequence that readers never see half done (see identities.go). A marker is
+// one key, checked and set by one script.
 //
 // Sessions carry a Redis expiry 25 hours past their absolute end, so expired
 // data disappears without a sweep; Purge removes revoked and idle-expired ones

@@ -24,9 +24,11 @@ type DB struct {
 }
 
 var (
-	_ store.Store   = (*DB)(nil)
-	_ store.Users   = (*DB)(nil)
-	_ store.Clients = (*DB)(nil)
+	_ store.Store      = (*DB)(nil)
+	_ store.Users      = (*DB)(nil)
+	_ store.Clients    = (*DB)(nil)
+	_ store.Identities = (*DB)(nil)
+	_ store.Markers    = (*DB)(nil)
 )
 
 // Options tune the client.
@@ -739,12 +741,22 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// Purge deletes sessions whose EndedAt is before now-retain and feed
-// entries whose Until has passed, scanning in small batches.
+// Purge deletes sessions whose EndedAt is before now-retain, feed entries
+// whose Until has passed and markers that have ended (which Redis' own
+// expiry, on its clock, forgets too), scanning in small batches; and the
+// pending identities of creations that never finished (see identities.go).
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
 	cut := time.UnixMilli(now.Add(-retain).UnixMilli()) // compare at the stored precision
 	var deleted atomic.Int64                            // ForEachMaster scans the masters in parallel
+	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	scan := func(ctx context.Context, c goredis.UniversalClient) error {
+		markers := c.Scan(ctx, 0, db.p+"m:{m:*", 500).Iterator()
+		for markers.Next(ctx) {
+			purgeMarker.Run(ctx, c, []string{markers.Val()}, nowMS)
+		}
+		if err := markers.Err(); err != nil {
+			return err
+		}
 		iter := c.Scan(ctx, 0, db.p+"s:{s:*", 500).Iterator()
 		for iter.Next(ctx) {
 			m, err := c.HGetAll(ctx, iter.Val()).Result()
@@ -767,6 +779,9 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
 	} else {
 		err = scan(ctx, db.c)
+	}
+	if err == nil {
+		err = db.purgePending(ctx, now.Add(-pendingFor))
 	}
 	if err != nil {
 		return int(deleted.Load()), fmt.Errorf("redis: purge: %w", err)

@@ -139,3 +139,72 @@ func TestRotateHashWithMissingFields(t *testing.T) {
 		t.Fatalf("RotateSession of a partial hash = %v, want %v", err, store.ErrConflict)
 	}
 }
+
+// A creation of a user with an identity that died after writing the pending
+// identity leaves it invisible but holding its subject; Purge removes it an
+// hour after its CreatedAt, and the subject can be linked again.
+func TestPendingIdentityPurged(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	created := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := fmt.Sprint(created.UnixMilli())
+	// What CreateUserWithIdentity writes before the user (identities.go).
+	if err := c.HSet(ctx, prefix+"{identities}:i:i1", "id", "i1", "user_id", "u1", "provider", "google", "subject", "sub-1",
+		"email", "", "created_at", ms, "pending", "1").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, prefix+"{identities}:s:6:google:sub-1", "i1", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ZAdd(ctx, prefix+"{identities}:pending", goredis.Z{Score: float64(created.UnixMilli()), Member: "i1"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.IdentityBySubject(ctx, "google", "sub-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("IdentityBySubject(a pending identity) = %v, want %v", err, store.ErrNotFound)
+	}
+	if err := db.CreateUser(ctx, store.User{ID: "u2", Username: "bob", CreatedAt: created}); err != nil {
+		t.Fatal(err)
+	}
+	link := store.Identity{ID: "i2", UserID: "u2", Provider: "google", Subject: "sub-1", CreatedAt: created}
+	if err := db.LinkIdentity(ctx, link); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("LinkIdentity(the subject of a pending identity) = %v, want %v", err, store.ErrExists)
+	}
+	if _, err := db.Purge(ctx, created.Add(30*time.Minute), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LinkIdentity(ctx, link); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("LinkIdentity(the subject of a pending identity) after Purge 30 minutes on = %v, want %v", err, store.ErrExists)
+	}
+	if _, err := db.Purge(ctx, created.Add(2*time.Hour), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.LinkIdentity(ctx, link); err != nil {
+		t.Fatalf("LinkIdentity(the subject of a pending identity) after Purge 2 hours on = %v, want nil", err)
+	}
+	if n, err := c.Exists(ctx, prefix+"{identities}:i:i1").Result(); err != nil || n != 0 {
+		t.Fatalf("the pending identity's hash after Purge: %d, %v; want it gone", n, err)
+	}
+}
+
+// A marker's Redis expiry is until-now, measured from the caller's now, not
+// until on Redis' clock: a marker of the suite's year 2100 lasts its minute,
+// and so would one whose caller's clock is behind Redis'.
+func TestMarkerExpiresRelative(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	past := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC) // a caller far behind Redis
+	for _, now := range []time.Time{past, time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		key := fmt.Sprint("k", now.Year())
+		if err := db.Mark(ctx, key, now, now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		ttl, err := c.PTTL(ctx, prefix+"m:{m:"+key+"}").Result()
+		if err != nil || ttl <= 50*time.Second || ttl > time.Minute {
+			t.Fatalf("PTTL of a marker made at %v for a minute = %v, %v; want about a minute", now, ttl, err)
+		}
+	}
+}

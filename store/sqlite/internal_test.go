@@ -77,7 +77,7 @@ func TestSchemaVersion(t *testing.T) {
 	if v != len(migrations) {
 		t.Fatalf("user_version = %d, want %d", v, len(migrations))
 	}
-	for _, index := range []string{"sessions_user", "revocations_until"} {
+	for _, index := range []string{"sessions_user", "revocations_until", "identities_user", "markers_until"} {
 		var n int
 		if err := d.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?`, index).Scan(&n); err != nil || n != 1 {
 			t.Errorf("index %s: %d, %v", index, n, err)

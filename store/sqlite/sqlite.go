@@ -34,9 +34,11 @@ type DB struct {
 }
 
 var (
-	_ store.Store   = (*DB)(nil)
-	_ store.Users   = (*DB)(nil)
-	_ store.Clients = (*DB)(nil)
+	_ store.Store      = (*DB)(nil)
+	_ store.Users      = (*DB)(nil)
+	_ store.Clients    = (*DB)(nil)
+	_ store.Identities = (*DB)(nil)
+	_ store.Markers    = (*DB)(nil)
 )
 
 // busyTimeout is how long a write waits for another process's write lock.
@@ -106,6 +108,23 @@ var migrations = []string{
 	CREATE TRIGGER sessions_oauth_update BEFORE UPDATE OF client_id, client_registration ON sessions
 		WHEN NEW.client_id <> '' AND NEW.client_registration = ''
 		BEGIN SELECT RAISE(ABORT, 'an OAuth session needs a client registration'); END;`,
+	// 3 → 4: identities at other providers, and single-use markers. Text
+	// compares byte for byte (BINARY), so (provider, subject) is exact.
+	`CREATE TABLE identities (
+		id         TEXT PRIMARY KEY,
+		user_id    TEXT NOT NULL,
+		provider   TEXT NOT NULL,
+		subject    TEXT NOT NULL,
+		email      TEXT NOT NULL DEFAULT '',
+		created_at INTEGER NOT NULL,
+		UNIQUE (provider, subject) -- the index behind IdentityBySubject
+	) STRICT;
+	CREATE INDEX identities_user ON identities (user_id, created_at);
+	CREATE TABLE markers (
+		key   TEXT PRIMARY KEY,
+		until INTEGER NOT NULL
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX markers_until ON markers (until);`,
 }
 
 // Open opens the SQLite database file at path, creating it (readable by its
@@ -284,10 +303,16 @@ func isUnique(err error) bool {
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
+// insertUser inserts the values of userValues.
+const insertUser = `INSERT INTO users (` + sqlrow.UserColumns + `) VALUES (?, ?, ?, ?, ?)`
+
+func userValues(u store.User) []any {
+	return []any{u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt)}
+}
+
 // CreateUser inserts u; store.ErrExists if its ID or username is taken.
 func (d *DB) CreateUser(ctx context.Context, u store.User) error {
-	_, err := d.w.ExecContext(ctx, `INSERT INTO users (`+sqlrow.UserColumns+`) VALUES (?, ?, ?, ?, ?)`,
-		u.ID, u.Username, u.PasswordHash, u.Disabled, sqlrow.Millis(u.CreatedAt))
+	_, err := d.w.ExecContext(ctx, insertUser, userValues(u)...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -602,8 +627,9 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// Purge deletes the sessions whose EndedAt is before now-retain,
-// and the feed entries whose Until is before now, a batch at a time: a read
+// Purge deletes the sessions whose EndedAt is before now-retain, the feed
+// entries whose Until is before now and the markers that have ended, a batch
+// at a time: a read
 // finds the next batch of sessions, without the write lock, and a short write
 // deletes them, checking the condition again. It returns how many sessions it
 // deleted.
@@ -655,18 +681,31 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 		}
 		after = batch[len(batch)-1].rowid
 	}
-	for {
-		res, err := d.w.ExecContext(ctx, `DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE until < ? LIMIT ?)`,
-			sqlrow.Millis(now), purgeBatch)
-		if err != nil {
+	for _, query := range []string{
+		`DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE until < ?1 LIMIT ?2)`,
+		`DELETE FROM markers WHERE key IN (SELECT key FROM markers WHERE until <= ?1 LIMIT ?2)`,
+	} {
+		if err := d.deleteBatches(ctx, query, sqlrow.Millis(now)); err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
+		}
+	}
+	return deleted, nil
+}
+
+// deleteBatches runs query, a DELETE of at most ?2 rows matching ?1 = arg,
+// until it deletes fewer than purgeBatch: each run is a short write.
+func (d *DB) deleteBatches(ctx context.Context, query string, arg any) error {
+	for {
+		res, err := d.w.ExecContext(ctx, query, arg, purgeBatch)
+		if err != nil {
+			return err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return deleted, fmt.Errorf("sqlite: purge: %w", err)
+			return err
 		}
 		if n < purgeBatch {
-			return deleted, nil
+			return nil
 		}
 	}
 }

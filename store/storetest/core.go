@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -234,30 +233,14 @@ func rotateContention(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, session("s1", "u1", base)))
 	for round := range uint64(rounds) {
 		at := base.Add(time.Duration(round+1) * time.Minute)
-		var (
-			wg      sync.WaitGroup
-			start   = make(chan struct{})
-			results = make([]error, workers)
-		)
-		for w := range workers {
-			wg.Go(func() {
-				<-start
-				_, results[w] = s.RotateSession(ctx, "s1", store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour)})
+		won := race(t, workers, store.ErrConflict,
+			func(w int) string { return fmt.Sprintf("round %d: worker %d: RotateSession(From %d)", round, w, round) },
+			func(int) error {
+				_, err := s.RotateSession(ctx, "s1", store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour)})
+				return err
 			})
-		}
-		close(start)
-		wg.Wait()
-		wins := 0
-		for w, err := range results {
-			switch {
-			case err == nil:
-				wins++
-			case !errors.Is(err, store.ErrConflict):
-				t.Fatalf("round %d: worker %d: RotateSession(From %d) = %v, want nil or %v", round, w, round, err, store.ErrConflict)
-			}
-		}
-		if wins != 1 {
-			t.Fatalf("round %d: %d of %d concurrent RotateSession(From %d) succeeded, want exactly 1", round, wins, workers, round)
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d of %d concurrent RotateSession(From %d) succeeded, want exactly 1", round, len(won), workers, round)
 		}
 		got, err := s.Session(ctx, "s1")
 		must(t, err)

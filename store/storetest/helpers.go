@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,4 +113,31 @@ func wantSession(t *testing.T, call string, got, want store.Session) {
 	if d := diffSession(got, want); d != "" {
 		t.Fatalf("%s: %s", call, d)
 	}
+}
+
+// race runs fn(0) … fn(n-1) at once (all started before any runs) and
+// returns the indexes of the calls that succeeded. A call that fails with
+// anything but lose fails the test; what(i) names it.
+func race(t *testing.T, n int, lose error, what func(i int) string, fn func(i int) error) (won []int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	results := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			results[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range results {
+		switch {
+		case err == nil:
+			won = append(won, i)
+		case !errors.Is(err, lose):
+			t.Fatalf("%s = %v, want nil or %v", what(i), err, lose)
+		}
+	}
+	return won
 }

@@ -1,8 +1,7 @@
 package storetest
 
 import (
-	"errors"
-	"sync"
+	"fmt"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 func RunShared(t *testing.T, open func(t *testing.T) (store.Store, store.Store)) {
 	t.Run("RotateContention", func(t *testing.T) { sharedRotateContention(t, open) })
 	t.Run("RevocationVisible", func(t *testing.T) { sharedRevocationVisible(t, open) })
+	t.Run("Markers", func(t *testing.T) { sharedMarkers(t, open) })
 }
 
 // sharedRotateContention: 32 goroutines per handle rotate the same generation
@@ -30,29 +30,16 @@ func sharedRotateContention(t *testing.T, open func(t *testing.T) (store.Store, 
 	const perHandle, rounds = 32, 10
 	for round := range uint64(rounds) {
 		at := base.Add(time.Duration(round+1) * time.Second)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		results := make([]error, 2*perHandle)
-		for i := range results {
-			h := handles[i%2]
-			wg.Go(func() {
-				<-start
-				_, results[i] = h.RotateSession(ctx, "s", store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour)})
+		won := race(t, 2*perHandle, store.ErrConflict,
+			func(i int) string {
+				return fmt.Sprintf("round %d: RotateSession(From %d) on handle %d", round, round, i%2)
+			},
+			func(i int) error {
+				_, err := handles[i%2].RotateSession(ctx, "s", store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour)})
+				return err
 			})
-		}
-		close(start)
-		wg.Wait()
-		wins := [2]int{}
-		for i, err := range results {
-			switch {
-			case err == nil:
-				wins[i%2]++
-			case !errors.Is(err, store.ErrConflict):
-				t.Fatalf("round %d: RotateSession(From %d) on handle %d = %v, want nil or %v", round, round, i%2, err, store.ErrConflict)
-			}
-		}
-		if wins[0]+wins[1] != 1 {
-			t.Fatalf("round %d: %d rotations won on handle 0 and %d on handle 1, want exactly 1 in all", round, wins[0], wins[1])
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d rotations won across the two handles, want exactly 1", round, len(won))
 		}
 		for i, h := range handles {
 			got, err := h.Session(ctx, "s")

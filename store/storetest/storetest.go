@@ -5,8 +5,8 @@
 //
 // First implement the core, [store.Store]: sessions, revocations, keys, Ping,
 // Purge and Close — what the token logic needs. Then add the roles the backend
-// offers ([store.Users], [store.Clients], …), each by implementing its small
-// interface on the same type; nothing registers them. Then run the suite. A
+// offers ([store.Users], [store.Clients], [store.Identities], [store.Markers]),
+// each by implementing its small interface on the same type; nothing registers them. Then run the suite. A
 // backend's test is a few lines:
 //
 //	func TestConformance(t *testing.T) {
@@ -22,8 +22,8 @@
 //
 // Run runs the core cases, then, for every role the opened store implements
 // (found by type assertion), that role's cases as subtests named for the role
-// ("Users/CreateUserRoundTrip", "Clients/…"); it logs a line for a role the
-// store does not offer. A store meant to be shared by several nodes also calls
+// ("Users/CreateUserRoundTrip", "Clients/…", "Identities/…", "Markers/…");
+// it logs a line for a role the store does not offer. A store meant to be shared by several nodes also calls
 // [RunShared] with two handles on one underlying store.
 //
 // Every subtest gets a fresh, empty store from open and is named for the
@@ -117,6 +117,40 @@ var clientsCases = []struct {
 	{"CanceledContext", clientsCanceledContext},
 }
 
+// identitiesCases are the cases of the Identities role; they get the users
+// too, which every store offering identities offers.
+var identitiesCases = []struct {
+	name string
+	fn   func(t *testing.T, s store.Identities, u store.Users)
+}{
+	{"LinkIdentityRoundTrip", linkIdentityRoundTrip},
+	{"LinkIdentityTaken", linkIdentityTaken},
+	{"LinkIdentityUnknownUser", linkIdentityUnknownUser},
+	{"CreateUserWithIdentity", createUserWithIdentity},
+	{"CreateUserWithIdentityUserTaken", createUserWithIdentityUserTaken},
+	{"CreateUserWithIdentityIdentityTaken", createUserWithIdentityIdentityTaken},
+	{"IdentityBySubjectExact", identityBySubjectExact},
+	{"UserIdentitiesOldestFirst", userIdentitiesOldestFirst},
+	{"UnlinkIdentity", unlinkIdentity},
+	{"UnlinkIdentityKeepOne", unlinkIdentityKeepOne},
+	{"UnlinkIdentityKeepOneContention", unlinkIdentityKeepOneContention},
+	{"CanceledContext", identitiesCanceledContext},
+}
+
+// markersCases are the cases of the Markers role; they get the core too, for
+// Purge.
+var markersCases = []struct {
+	name string
+	fn   func(t *testing.T, m store.Markers, s store.Store)
+}{
+	{"MarkOnce", markOnce},
+	{"MarkAfterUntil", markAfterUntil},
+	{"MarkKeysIndependent", markKeysIndependent},
+	{"MarkContention", markContention},
+	{"PurgeMarkers", purgeMarkers},
+	{"CanceledContext", markersCanceledContext},
+}
+
 // Run runs the conformance suite against the backend that open creates: the
 // core cases, then the cases of every role the store implements. open must
 // return a fresh, empty store for every call and register its own t.Cleanup
@@ -147,5 +181,32 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 	} else {
 		t.Logf("%T does not offer the Clients role: its cases are not run", probe)
+	}
+	if _, ok := probe.(store.Identities); ok {
+		t.Run("Identities", func(t *testing.T) {
+			if _, ok := probe.(store.Users); !ok {
+				t.Fatalf("%T offers the Identities role without the Users role", probe)
+			}
+			for _, tc := range identitiesCases {
+				t.Run(tc.name, func(t *testing.T) {
+					s := open(t)
+					tc.fn(t, s.(store.Identities), s.(store.Users))
+				})
+			}
+		})
+	} else {
+		t.Logf("%T does not offer the Identities role: its cases are not run", probe)
+	}
+	if _, ok := probe.(store.Markers); ok {
+		t.Run("Markers", func(t *testing.T) {
+			for _, tc := range markersCases {
+				t.Run(tc.name, func(t *testing.T) {
+					s := open(t)
+					tc.fn(t, s.(store.Markers), s)
+				})
+			}
+		})
+	} else {
+		t.Logf("%T does not offer the Markers role: its cases are not run", probe)
 	}
 }

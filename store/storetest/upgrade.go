@@ -76,3 +76,63 @@ func CheckUpgradedRegistrations(t *testing.T, s store.Store, u Upgraded) {
 		wantErr(t, "RotateSession("+id+", registration "+u.Registration+")", rotate(id, u.Registration), store.ErrConflict)
 	}
 }
+
+// Kept is what a backend's own upgrade test wrote before identities and
+// markers existed (with SQL of the old schema), for CheckUpgradedKept: a user,
+// an OAuth client and a session of that client's registration, live at
+// Session.CreatedAt and at generation Session.Generation.
+type Kept struct {
+	User    store.User
+	Client  store.Client
+	Session store.Session
+}
+
+// CheckUpgradedKept checks s, a store opened on data written before
+// identities and markers existed, against k: the user, the client and the
+// session read back as written and the session still rotates; and the new
+// roles work beside the old data: an identity links to the old user, and a
+// key is marked once.
+func CheckUpgradedKept(t *testing.T, s store.Store, k Kept) {
+	t.Helper()
+	ctx := t.Context()
+	us, ok := s.(store.Users)
+	if !ok {
+		t.Fatalf("%T does not offer the Users role", s)
+	}
+	got, err := us.UserByName(ctx, k.User.Username)
+	must(t, err)
+	if d := diffUser(got, k.User); d != "" {
+		t.Errorf("UserByName(%q) after the upgrade: %s", k.User.Username, d)
+	}
+	cs, ok := s.(store.Clients)
+	if !ok {
+		t.Fatalf("%T does not offer the Clients role", s)
+	}
+	c, err := cs.Client(ctx, k.Client.ID)
+	must(t, err)
+	if c.Registration != k.Client.Registration || c.Name != k.Client.Name || !sameTime(c.CreatedAt, k.Client.CreatedAt) {
+		t.Errorf("Client(%q) after the upgrade = %+v, want %+v", k.Client.ID, c, k.Client)
+	}
+	x, err := s.Session(ctx, k.Session.ID)
+	must(t, err)
+	wantSession(t, "Session("+k.Session.ID+") after the upgrade", x, k.Session)
+	at := k.Session.CreatedAt.Add(time.Second)
+	if _, err := s.RotateSession(ctx, k.Session.ID, store.Rotation{From: k.Session.Generation, At: at, ClientRegistration: k.Client.Registration}); err != nil {
+		t.Errorf("RotateSession(%q) after the upgrade = %v, want it rotated", k.Session.ID, err)
+	}
+
+	ids, ok := s.(store.Identities)
+	if !ok {
+		t.Fatalf("%T does not offer the Identities role", s)
+	}
+	id := store.Identity{ID: "upgraded-identity", UserID: k.User.ID, Provider: "google", Subject: "sub-upgraded", CreatedAt: at}
+	must(t, ids.LinkIdentity(ctx, id))
+	wantUserIdentities(t, ids, k.User.ID, id.ID)
+	wantIdentity(t, ids, id)
+	ms, ok := s.(store.Markers)
+	if !ok {
+		t.Fatalf("%T does not offer the Markers role", s)
+	}
+	must(t, ms.Mark(ctx, "upgraded", at, at.Add(time.Minute)))
+	wantErr(t, "Mark(upgraded) again", ms.Mark(ctx, "upgraded", at, at.Add(time.Minute)), store.ErrExists)
+}

@@ -189,3 +189,20 @@ UPDATE SESSIONS SET client_registration = COALESCE(
 WHERE client_id <> '';
 `)
 }
+
+// IdentityColumns are the columns Identity reads, in order.
+const IdentityColumns = `id, user_id, provider, subject, email, created_at`
+
+// Identity reads a row of IdentityColumns.
+func Identity(row Scanner) (store.Identity, error) {
+	var id store.Identity
+	var created int64
+	err := row.Scan(&id.ID, &id.UserID, &id.Provider, &id.Subject, &id.Email, &created)
+	id.CreatedAt = Time(created)
+	return id, err
+}
+
+// IdentityValues are id's values in the order of IdentityColumns.
+func IdentityValues(id store.Identity) []any {
+	return []any{id.ID, id.UserID, id.Provider, id.Subject, id.Email, Millis(id.CreatedAt)}
+}
