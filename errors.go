@@ -97,7 +97,7 @@ var (
 	ErrRefreshReused      = &Error{Code: CodeRefreshReused, Message: "The refresh token was already used; the session has been revoked."}
 	ErrSessionExpired     = &Error{Code: CodeSessionExpired, Message: "The session has expired; sign in again."}
 	ErrInvalidCredentials = &Error{Code: CodeInvalidCredentials, Message: "The username or password is wrong."}
-	ErrFreshTokenRequired = &Error{Code: CodeFreshTokenRequired, Message: "This action needs a fresh access token from a password login."}
+	ErrFreshTokenRequired = &Error{Code: CodeFreshTokenRequired, Message: "This action needs a fresh access token, straight from a sign-in."}
 	ErrCSRFFailed         = &Error{Code: CodeCSRFFailed, Message: "The CSRF check failed."}
 	ErrRateLimited        = &Error{Code: CodeRateLimited, Message: "Too many failed attempts; try again later."}
 	ErrInvalidRequest     = &Error{Code: CodeInvalidRequest, Message: "The request is malformed."}

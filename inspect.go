@@ -24,7 +24,7 @@ type TokenInfo struct {
 	ClientID  string // the OAuth client of the session; empty for first-party
 	Scope     string // OAuthScope for an OAuth client's token; empty for first-party
 	TokenID   string // "jti" of an access token; empty for a refresh token
-	Fresh     bool   // an access token issued straight after a password login
+	Fresh     bool   // an access token issued straight after a sign-in
 	// IssuedAt is when the access token was signed, or when the session reached
 	// the refresh token's generation.
 	IssuedAt  time.Time

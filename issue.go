@@ -38,7 +38,8 @@ type Client struct {
 
 // LoginOptions describes a new session.
 type LoginOptions struct {
-	// Fresh marks the access token as coming straight from a password login,
+	// Fresh marks the access token as coming straight from a sign-in (a
+	// password, a provider's ID token, any grant),
 	// which RequireFresh guards demand.
 	Fresh bool
 	// UserAgent and IP are recorded for the session list.

@@ -79,6 +79,17 @@ func (m *Middleware) SetCookies(w http.ResponseWriter, t *latchkey.Tokens) {
 	w.Header().Set("Cache-Control", "no-store")
 }
 
+// SetCookie sets a cookie of the application's own (a sign-in flow's state,
+// say) under the same rules as the token cookies: the __Host- prefix and
+// Secure unless insecure cookies were asked for, HttpOnly, SameSite=Lax,
+// Path /. A zero expires deletes it.
+func (m *Middleware) SetCookie(w http.ResponseWriter, base, value string, expires time.Time) {
+	http.SetCookie(w, m.cookie(base, value, expires, m.auth.Config().Now()))
+}
+
+// Cookie returns the value of a cookie set with SetCookie, or "".
+func (m *Middleware) Cookie(r *http.Request, base string) string { return m.cookieValue(r, base) }
+
 // ClearCookies deletes the three cookies.
 func (m *Middleware) ClearCookies(w http.ResponseWriter) {
 	for _, base := range []string{AccessCookie, RefreshCookie, CSRFCookie} {

@@ -4,11 +4,15 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 )
 
@@ -23,9 +27,21 @@ type accountView struct {
 	CSRF     string
 	Message  string
 	Sessions []sessionView
+	// Identities are the account's links to other providers; Providers the
+	// ones it can sign in with (or link).
+	Identities []identityView
+	Providers  []providerView
 	// Sign-in form
 	Error    string
 	Username string
+}
+
+type identityView struct {
+	ID, Provider, Email, Linked string
+}
+
+type providerView struct {
+	Name, Label string
 }
 
 type sessionView struct {
@@ -56,9 +72,22 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrUnavailable) {
 			s.mw.ClearCookies(w)
 		}
-		renderPage(w, http.StatusOK, accountView{})
+		renderPage(w, http.StatusOK, accountView{Providers: s.providerButtons()})
 		return
 	}
+	s.renderSignedIn(w, r, p, doneMessages[r.URL.Query().Get("done")], nil)
+}
+
+// doneMessages are the confirmations a redirect back to the page may ask for.
+var doneMessages = map[string]string{
+	"revoked":  "The session was signed out.",
+	"linked":   "The identity was linked to your account.",
+	"unlinked": "The identity was unlinked from your account.",
+}
+
+// renderSignedIn shows the signed-in page with a confirmation or, when fail
+// is not nil, its message (and status).
+func (s *Server) renderSignedIn(w http.ResponseWriter, r *http.Request, p latchkey.Principal, message string, fail error) {
 	u, err := s.users.ByID(r.Context(), p.UserID)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -69,13 +98,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	v := accountView{User: u.Username, CSRF: s.mw.CSRFToken(p.SessionID), Message: r.URL.Query().Get("done")}
-	switch v.Message {
-	case "revoked":
-		v.Message = "The session was signed out."
-	default:
-		v.Message = ""
-	}
+	v := accountView{User: u.Username, CSRF: s.mw.CSRFToken(p.SessionID), Message: message}
 	for _, x := range ss {
 		v.Sessions = append(v.Sessions, sessionView{
 			ID: x.ID, UserAgent: x.UserAgent, IP: x.IP, Current: x.ID == p.SessionID,
@@ -83,7 +106,50 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 			LastUsed: x.LastUsedAt.UTC().Format(time.RFC3339), LastUsedText: x.LastUsedAt.UTC().Format("2 Jan 2006 15:04 UTC"),
 		})
 	}
+	if len(s.providers) > 0 {
+		ids, err := s.users.Identities(r.Context(), p.UserID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		for _, id := range ids {
+			v.Identities = append(v.Identities, identityView{ID: id.ID, Provider: id.Provider, Email: id.Email,
+				Linked: id.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")})
+		}
+		v.Providers = s.providerButtons()
+	}
+	if fail != nil {
+		e := httpauth.AsError(fail)
+		if httpauth.Status(e.Code) >= 500 && !errors.Is(fail, latchkey.ErrUnavailable) {
+			s.writeError(w, r, fail)
+			return
+		}
+		v.Message = ""
+		renderError(w, e, v)
+		return
+	}
 	renderPage(w, http.StatusOK, v)
+}
+
+// renderError shows the page v with e's message, e's status and, for a rate
+// limit, its Retry-After.
+func renderError(w http.ResponseWriter, e *latchkey.Error, v accountView) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	v.Error = e.Message
+	renderPage(w, httpauth.Status(e.Code), v)
+}
+
+// providerButtons are the providers a browser can sign in with, by name.
+func (s *Server) providerButtons() []providerView {
+	var out []providerView
+	for _, name := range slices.Sorted(maps.Keys(s.providers)) {
+		if s.providers[name].Redirects() {
+			out = append(out, providerView{Name: name, Label: strings.ToUpper(name[:1]) + name[1:]})
+		}
+	}
+	return out
 }
 
 // accountLogin signs in from the form and sets the cookies.
@@ -94,17 +160,14 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httpauth.MaxBody)
 	name, pw := r.PostFormValue("username"), r.PostFormValue("password")
-	t, _, err := s.passwordLogin(r, name, pw, latchkey.Client{})
+	t, _, err := s.signIn(r, s.passwordGrant(), grant.Map{"username": name, "password": pw}, latchkey.Client{})
 	if err != nil {
 		e := httpauth.AsError(err)
 		if httpauth.Status(e.Code) >= 500 {
 			s.writeError(w, r, err)
 			return
 		}
-		if e.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
-		}
-		renderPage(w, httpauth.Status(e.Code), accountView{Error: e.Message, Username: name})
+		renderError(w, e, accountView{Username: name, Providers: s.providerButtons()})
 		return
 	}
 	s.mw.SetCookies(w, t)

@@ -10,11 +10,10 @@ import (
 	"github.com/latchkey/latchkey/users"
 )
 
-// credentials is the body of /register and /login.
+// credentials is the body of /register.
 type credentials struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
-	Cookies  bool   `json:"cookies"`
 }
 
 // userJSON is a user as the API shows it.
@@ -70,57 +69,6 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var c credentials
-	if err := httpauth.DecodeJSON(r, &c, false); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if c.Cookies && !s.mw.CookiesEnabled() {
-		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Cookie mode is off on this server (--token-locations has no cookies)."))
-		return
-	}
-	t, u, err := s.passwordLogin(r, c.Username, c.Password, latchkey.Client{})
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if c.Cookies {
-		s.mw.SetCookies(w, t)
-	}
-	writePair(w, t, u, c.Cookies)
-}
-
-// passwordLogin checks a username and password under the rate limits and
-// starts a fresh session for client (zero: first-party).
-func (s *Server) passwordLogin(r *http.Request, username, password string, client latchkey.Client) (*latchkey.Tokens, userJSON, error) {
-	if username == "" || password == "" {
-		return nil, userJSON{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
-	}
-	ip := s.trusted.ClientIP(r)
-	attempt, wait, ok := s.limit.Begin(accountKey(username), ip)
-	if !ok {
-		return nil, userJSON{}, rateLimited(wait)
-	}
-	u, err := s.users.Authenticate(r.Context(), username, password)
-	if err != nil {
-		if errors.Is(err, latchkey.ErrInvalidCredentials) {
-			attempt.Fail()
-			s.log.Info("login failed", "ip", ip)
-		} else {
-			attempt.Succeed() // our failure, not a guess: give the tokens back
-		}
-		return nil, userJSON{}, err
-	}
-	attempt.Succeed()
-	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip, Client: client})
-	if err != nil {
-		return nil, userJSON{}, err
-	}
-	s.log.Info("login", "user", u.ID, "session", t.SessionID, "client", client.ID)
-	return t, userJSON{UUID: u.ID, Username: u.Username}, nil
-}
-
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	t, cookies, err := s.mw.Refresh(w, r)
 	if err != nil {
@@ -169,10 +117,13 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.users.ChangePassword(r.Context(), p.UserID, body.Old, body.New)
-	if errors.Is(err, latchkey.ErrInvalidCredentials) {
-		attempt.Fail()
-	} else {
+	switch {
+	case err == nil:
 		attempt.Succeed()
+	case errors.Is(err, latchkey.ErrInvalidCredentials):
+		attempt.Fail()
+	default:
+		attempt.Release() // a weak new password is not a guess, nor a success
 	}
 	if err != nil {
 		s.writeError(w, r, err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/internal/servertest"
@@ -38,7 +39,8 @@ type setup struct {
 	trustedProxies  httpauth.TrustedProxies
 	logger          *slog.Logger
 	// store opens the store instead of a new SQLite file; dbPath is then "".
-	store func(t testing.TB) serverStore
+	store  func(t testing.TB) serverStore
+	grants []grant.Grant
 }
 
 // serverStore is a backend with the roles the server needs.
@@ -51,7 +53,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 		o(&s)
 	}
 	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
-		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store})
+		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants})
 	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
 		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients}
 }

@@ -50,7 +50,10 @@ func asOAuthError(err error) *oauthError {
 	case latchkey.CodeInvalidRequest, latchkey.CodeMissingToken:
 		out.code = "invalid_request"
 	case latchkey.CodeInvalidCredentials, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired, latchkey.CodeTokenRevoked,
-		latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired:
+		latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired,
+		latchkey.CodeRegistrationClosed:
+		// registration_closed: an identity with no account, and provider
+		// sign-up closed; the grant cannot be honoured.
 		out.code = "invalid_grant"
 	case latchkey.CodeRateLimited:
 		out.status, out.code = http.StatusTooManyRequests, "temporarily_unavailable"
@@ -179,17 +182,24 @@ type tokenResponse struct {
 	ExpiresIn    int64  `json:"expires_in"`
 	RefreshToken string `json:"refresh_token"`
 	Scope        string `json:"scope"`
+	// IssuedTokenType answers a token exchange (RFC 8693 §2.2.1).
+	IssuedTokenType string `json:"issued_token_type,omitempty"`
 }
 
-// oauthToken is POST /oauth/token: the password and refresh_token grants.
+// oauthToken is POST /oauth/token: refresh_token and every sign-in grant
+// with an OAuth type (password, token exchange, an application's own).
 func (s *Server) oauthToken(w http.ResponseWriter, r *http.Request) {
 	s.answerOAuth(w, r, func() (any, error) {
-		t, err := s.grant(r, w)
+		t, gt, err := s.grant(r, w)
 		if err != nil {
 			return nil, err
 		}
-		return tokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType,
-			ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: latchkey.OAuthScope}, nil
+		out := tokenResponse{AccessToken: t.AccessToken, TokenType: t.TokenType,
+			ExpiresIn: t.ExpiresIn, RefreshToken: t.RefreshToken, Scope: latchkey.OAuthScope}
+		if gt == tokenExchange {
+			out.IssuedTokenType = tokenTypeAccess // RFC 8693 §2.2.1
+		}
+		return out, nil
 	})
 }
 
@@ -204,19 +214,25 @@ func (s *Server) answerOAuth(w http.ResponseWriter, r *http.Request, serve func(
 	writeOAuth(w, http.StatusOK, out)
 }
 
-func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens, error) {
+// grant runs the grant of an OAuth token request and returns its tokens and
+// grant type.
+func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens, string, error) {
 	form, cl, err := s.oauthRequest(w, r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := checkScope(form.Get("scope")); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	switch gt := form.Get("grant_type"); gt {
-	case "password":
-		t, _, err := s.passwordLogin(r, form.Get("username"), form.Get("password"), clientOf(cl))
-		return t, err
+	gt := form.Get("grant_type")
+	t, err := s.grantOf(r, form, cl, gt)
+	return t, gt, err
+}
+
+func (s *Server) grantOf(r *http.Request, form url.Values, cl store.Client, gt string) (*latchkey.Tokens, error) {
+	switch gt {
 	case "refresh_token":
+		// Not a sign-in: it continues a session rather than starting one.
 		rt := form.Get("refresh_token")
 		if rt == "" {
 			return nil, oauthInvalidRequest("The refresh_token parameter is required.")
@@ -229,9 +245,24 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 	case "":
 		return nil, oauthInvalidRequest("The grant_type parameter is required.")
 	default:
-		return nil, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
-			description: "The grant types are password and refresh_token."}
+		g, err := s.grants.ForOAuth(gt)
+		if err != nil {
+			return nil, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
+				description: "The grant types are " + strings.Join(s.oauthGrantTypes(), ", ") + "."}
+		}
+		t, _, err := s.signIn(r, g, formParams(form), clientOf(cl))
+		return t, err
 	}
+}
+
+// formParams are an OAuth form as grant parameters.
+type formParams url.Values
+
+func (f formParams) Get(name string) string { return url.Values(f).Get(name) }
+
+// oauthGrantTypes lists the grant types of POST /oauth/token, sorted.
+func (s *Server) oauthGrantTypes() []string {
+	return slices.Sorted(slices.Values(append(s.grants.OAuthTypes(), "refresh_token")))
 }
 
 // oauthRevoke is POST /oauth/revoke (RFC 7009): 200 with no body.
@@ -360,7 +391,7 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 		RevocationEndpoint:           iss + "/oauth/revoke",
 		IntrospectionEndpoint:        iss + "/oauth/introspect",
 		JWKSURI:                      iss + "/.well-known/jwks.json",
-		GrantTypes:                   []string{"password", "refresh_token"},
+		GrantTypes:                   s.oauthGrantTypes(),
 		ResponseTypes:                []string{},
 		TokenAuthMethods:             both,
 		RevocationAuthMethods:        both,

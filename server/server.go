@@ -15,9 +15,12 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/users"
 )
 
@@ -41,6 +44,19 @@ type Config struct {
 	// the login rate limit and the session list then see each client's own
 	// address instead of the balancer's. Empty: the header is ignored.
 	TrustedProxies httpauth.TrustedProxies
+	// Grants are sign-in grants of the application's own (a magic link, an
+	// API key, a test login), beside the built-in password and provider
+	// grants: POST /login selects one by its "grant" field, and POST
+	// /oauth/token by its OAuthType.
+	Grants []grant.Grant
+	// Providers are the OpenID Connect providers users may sign in with.
+	Providers []*provider.Provider
+	// ProviderSignup lets a first sign-in with an identity no account is linked
+	// to create an account.
+	ProviderSignup bool
+	// Markers records the ID tokens used to sign in, so each is used once on
+	// every node. Required with Providers.
+	Markers store.Markers
 	// Logger receives one line per request and every server-side failure; nil
 	// discards them. Tokens, passwords and secrets are never logged.
 	Logger *slog.Logger
@@ -57,6 +73,13 @@ type Server struct {
 	log     *slog.Logger
 	reg     bool
 	mux     *http.ServeMux
+
+	grants    *grant.Set
+	providers map[string]*provider.Provider
+	byIssuer  map[string]*provider.Provider
+	signup    bool
+	markers   store.Markers
+	flowKey   []byte // MAC key of the browser sign-in's state cookie
 }
 
 // New returns a Server for cfg.
@@ -79,6 +102,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.mw = mw
+	if err := s.setupGrants(cfg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -104,6 +130,14 @@ func (s *Server) routes() {
 	handle("/account/login", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogin)})
 	handle("/account/logout", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogout)})
 	handle("/account/sessions/{id}/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRevoke)})
+	if len(s.providers) > 0 {
+		handle("/identities", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.listIdentities)),
+			"POST": s.mw.RequireFresh(http.HandlerFunc(s.linkIdentity))})
+		handle("/identities/{id}", map[string]http.Handler{"DELETE": s.mw.RequireAccess(http.HandlerFunc(s.unlinkIdentity))})
+		handle("/account/signin/{provider}", map[string]http.Handler{"GET": http.HandlerFunc(s.accountSignIn)})
+		handle("/account/callback", map[string]http.Handler{"GET": http.HandlerFunc(s.accountCallback)})
+		handle("/account/identities/{id}/unlink", map[string]http.Handler{"POST": http.HandlerFunc(s.accountUnlink)})
+	}
 	handle("/.well-known/jwks.json", map[string]http.Handler{"GET": http.HandlerFunc(s.jwks)})
 	handle("/healthz", map[string]http.Handler{"GET": http.HandlerFunc(s.healthz)})
 	if s.clients != nil {

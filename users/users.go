@@ -30,7 +30,8 @@ const (
 
 // Config configures a Service.
 type Config struct {
-	// Store keeps the accounts. Required.
+	// Store keeps the accounts. Required. When it also offers
+	// store.Identities, accounts can be linked to other providers.
 	Store store.Users
 	// Params are the argon2id parameters of new hashes; zero means password.Default().
 	Params password.Params
@@ -47,7 +48,8 @@ type Service struct {
 	params password.Params
 	sem    chan struct{}
 	now    func() time.Time
-	dummy  string // a hash to verify against when the user does not exist
+	dummy  string           // a hash to verify against when the user does not exist
+	ids    store.Identities // nil when the store does not offer the role
 
 	namesMu sync.RWMutex
 	names   map[string]string // user id → username, see Username
@@ -71,7 +73,9 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	return &Service{st: cfg.Store, params: cfg.Params, sem: make(chan struct{}, cfg.MaxConcurrentHashes), now: cfg.Now, dummy: dummy, names: map[string]string{}}, nil
+	s := &Service{st: cfg.Store, params: cfg.Params, sem: make(chan struct{}, cfg.MaxConcurrentHashes), now: cfg.Now, dummy: dummy, names: map[string]string{}}
+	s.ids, _ = cfg.Store.(store.Identities)
+	return s, nil
 }
 
 // NormalizeUsername returns the canonical form of a username (case-folded), or
@@ -187,14 +191,16 @@ func (s *Service) Authenticate(ctx context.Context, username, pw string) (store.
 	}
 	found := err == nil
 	encoded := s.dummy
-	if found {
+	if found && u.HasPassword() {
 		encoded = u.PasswordHash
 	}
+	// An account without a password (made by a provider sign-in) costs the
+	// same verification as one with, and never matches.
 	ok, verr := s.verify(ctx, encoded, pw)
 	if verr != nil {
 		return store.User{}, verr
 	}
-	if !found || !ok || u.Disabled {
+	if !found || !u.HasPassword() || !ok || u.Disabled {
 		return store.User{}, latchkey.ErrInvalidCredentials
 	}
 	if password.NeedsRehash(u.PasswordHash, s.params) {

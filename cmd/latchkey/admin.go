@@ -62,6 +62,29 @@ func usersList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error
 	return nil
 }
 
+// usersShow prints one user and the identities at other providers linked
+// to it.
+func usersShow(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
+	u, err := e.users.ByName(ctx, c.args[0])
+	if err != nil {
+		return err
+	}
+	status := "active"
+	if u.Disabled {
+		status = "disabled"
+	}
+	fmt.Fprintf(tw, "UUID\t%s\nUSERNAME\t%s\nSTATUS\t%s\nPASSWORD\t%v\nCREATED\t%s\n", u.ID, u.Username, status, u.HasPassword(), stamp(u.CreatedAt))
+	ids, err := e.users.Identities(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "\nIDENTITY\tPROVIDER\tSUBJECT\tEMAIL\tLINKED")
+	for _, id := range ids {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.ID, id.Provider, id.Subject, id.Email, stamp(id.CreatedAt))
+	}
+	return nil
+}
+
 // usersDisable disables a user and revokes every session of it.
 func usersDisable(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
 	u, err := e.users.SetDisabled(ctx, c.args[0], true)

@@ -42,7 +42,7 @@ var (
 		"addr", "store", "issuer", "audience", "signing-alg", "access-ttl", "refresh-ttl",
 		"session-lifetime", "locked-expiry", "reuse-grace", "bind-access", "token-locations",
 		"cookie-secure", "csrf", "registration", "revocation-delay", "leeway", "demo",
-		"trusted-proxies", "store-pool", "memory-policy",
+		"trusted-proxies", "store-pool", "memory-policy", "provider", "provider-signup",
 	}
 )
 
@@ -51,6 +51,7 @@ var commands = []*command{
 	{name: "serve", summary: "start the token server", flags: serveFlags, run: runServe},
 	{name: "users add", args: "NAME", summary: "add a user; the password is read from standard input", flags: storeFlags, run: withStore(usersAdd)},
 	{name: "users list", summary: "list users", flags: storeFlags, run: withStore(usersList)},
+	{name: "users show", args: "NAME", summary: "show a user and its identities at other providers", flags: storeFlags, run: withStore(usersShow)},
 	{name: "users disable", args: "NAME", summary: "disable a user and revoke all of its sessions", flags: revokeFlags, run: withStore(usersDisable)},
 	{name: "users enable", args: "NAME", summary: "enable a disabled user", flags: storeFlags, run: withStore(usersEnable)},
 	{name: "sessions list", args: "NAME", summary: "list a user's live sessions", flags: storeFlags, run: withStore(sessionsList)},
@@ -210,5 +211,8 @@ func (c *command) printUsage(w io.Writer, fs *flag.FlagSet) {
 }
 
 func envName(flagName string) string {
+	if flagName == "provider" {
+		return "LATCHKEY_PROVIDERS" // several, separated by ';'
+	}
 	return "LATCHKEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }

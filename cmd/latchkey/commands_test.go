@@ -79,6 +79,7 @@ func TestCommandFlags(t *testing.T) {
 	want := map[string][]string{
 		"users add":       {"store", "store-pool"},
 		"users list":      {"store", "store-pool"},
+		"users show":      {"store", "store-pool"},
 		"users disable":   {"store", "store-pool", "access-ttl", "leeway"},
 		"users enable":    {"store", "store-pool"},
 		"sessions list":   {"store", "store-pool"},

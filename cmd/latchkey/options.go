@@ -12,12 +12,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/keys"
+	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
@@ -53,6 +55,8 @@ type options struct {
 	force           bool
 	confidential    bool
 	clientName      string
+	providers       []provider.Config
+	providerSignup  string // "", "true" or "false"; "" follows --registration
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 
@@ -135,6 +139,24 @@ var flagDefs = map[string]flagDef{
 	"memory-policy": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.memoryPolicy, n, "auto", "garbage-collector policy: auto (GOGC=200 and a soft memory limit, unless GOGC or GOMEMLIMIT is set) or off")
 	}},
+	"provider": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.Func(n, "an OpenID Connect provider: NAME=ISSUER_URL,client_id=ID[,client_id=ID2][,client_secret=…|client_secret_file=PATH][,leeway=DUR] (repeatable; several in one value separated by ';')", func(v string) error {
+			for _, one := range strings.Split(v, ";") {
+				if strings.TrimSpace(one) == "" {
+					continue
+				}
+				c, err := provider.ParseFlag(strings.TrimSpace(one))
+				if err != nil {
+					return err
+				}
+				o.providers = append(o.providers, c)
+			}
+			return nil
+		})
+	}},
+	"provider-signup": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.providerSignup, n, "", "a first sign-in with an identity no account is linked to creates an account: true or false (default: as --registration)")
+	}},
 	"force": {false, func(fs *flag.FlagSet, o *options, n string) {
 		fs.BoolVar(&o.force, n, false, "promote the next key even if it was published less than 2 minutes ago")
 	}},
@@ -177,8 +199,21 @@ func (o *options) finish(fs *flag.FlagSet, getenv func(string) string) error {
 	if defined("memory-policy") && o.memoryPolicy != memoryAuto && o.memoryPolicy != memoryOff {
 		return usagef("--memory-policy %q: want %s or %s", o.memoryPolicy, memoryAuto, memoryOff)
 	}
+	if o.providerSignup != "" {
+		if _, err := strconv.ParseBool(o.providerSignup); err != nil {
+			return usagef("--provider-signup %q: want true or false", o.providerSignup)
+		}
+	}
 	o.secretEnv = getenv("LATCHKEY_SECRET")
 	return nil
+}
+
+// signup is the effective --provider-signup.
+func (o *options) signup() bool {
+	if b, err := strconv.ParseBool(o.providerSignup); err == nil {
+		return b
+	}
+	return o.registration
 }
 
 // storeOpeners maps a --store scheme to its backend.

@@ -14,6 +14,7 @@ import (
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/memlimit"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/users"
@@ -79,6 +80,23 @@ func (e *env) close() {
 	e.store.Close()
 }
 
+// startProviders makes the configured providers and fetches their
+// documents in the background: a provider that is down does not stop the
+// server, whose sign-ins with it will retry.
+func startProviders(ctx context.Context, cfgs []provider.Config, log *slog.Logger) ([]*provider.Provider, error) {
+	var out []*provider.Provider
+	for _, c := range cfgs {
+		p, err := provider.New(c, provider.Options{Logger: log})
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		log.Info("provider configured", "provider", c.String())
+		go p.Warm(context.WithoutCancel(ctx))
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // serve runs the token server until ctx is cancelled; getenv is read for GOGC
 // and GOMEMLIMIT, which take over from its memory policy.
 func serve(ctx context.Context, o *options, getenv func(string) string, stderr io.Writer) error {
@@ -116,10 +134,21 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 			log.Info("demo OAuth client registered", "client_id", "demo")
 		}
 	}
+	providers, err := startProviders(ctx, o.providers, log)
+	if err != nil {
+		return err
+	}
+	markers, _ := e.store.(store.Markers)
+	if len(providers) > 0 && markers == nil {
+		return fmt.Errorf("the %s store keeps no single-use markers, which --provider needs", redact(o.store))
+	}
 	srv, err := server.New(server.Config{
-		Auth:    e.auth,
-		Users:   e.users,
-		Clients: e.clients,
+		Providers:      providers,
+		ProviderSignup: o.signup(),
+		Markers:        markers,
+		Auth:           e.auth,
+		Users:          e.users,
+		Clients:        e.clients,
 		Middleware: httpauth.Config{Locations: o.locations, InsecureCookies: !o.cookieSecure,
 			DisableCSRF: !o.csrf},
 		Registration:   o.registration,

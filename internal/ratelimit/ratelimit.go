@@ -81,8 +81,19 @@ type bucket struct {
 	every time.Duration
 }
 
-func (l *Limiter) bucketsFor(account, addr string) [3]bucket {
-	return [3]bucket{
+// bucketsFor lists the buckets of an attempt for account from addr, the
+// (account, address) pair first.
+//
+// An attempt that names no account (a sign-in whose credentials name no
+// account before they are checked, such as an ID token) has only the address
+// bucket: an account bucket shared by every such sign-in would let a stranger
+// lock everybody out, and a pair bucket would be the address bucket again,
+// stricter.
+func (l *Limiter) bucketsFor(account, addr string) []bucket {
+	if account == "" {
+		return []bucket{{"i\x00" + addr, l.cfg.AddressBurst, l.cfg.AddressEvery}}
+	}
+	return []bucket{
 		{"p\x00" + account + "\x00" + addr, l.cfg.PairBurst, l.cfg.PairEvery},
 		{"i\x00" + addr, l.cfg.AddressBurst, l.cfg.AddressEvery},
 		{"a\x00" + account, l.cfg.AccountBurst, l.cfg.AccountEvery},
@@ -142,7 +153,11 @@ func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Durat
 	for _, st := range states {
 		st.inflight++
 	}
-	return &Attempt{l: l, held: states, pair: bs[0].key}, 0, true
+	a = &Attempt{l: l, held: states}
+	if account != "" {
+		a.pair = bs[0].key
+	}
+	return a, 0, true
 }
 
 // Succeed releases the attempt's places without spending tokens and forgets
@@ -153,7 +168,21 @@ func (a *Attempt) Succeed() {
 	for _, st := range a.held {
 		st.inflight--
 	}
-	delete(a.l.buckets, a.pair)
+	if a.pair != "" {
+		delete(a.l.buckets, a.pair)
+	}
+}
+
+// Release gives the attempt's places back and changes nothing else: for an
+// attempt that neither succeeded nor guessed wrong (a malformed request, a
+// store that is down). It must not forget failures, or a malformed request
+// after each few guesses would reset the count.
+func (a *Attempt) Release() {
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	for _, st := range a.held {
+		st.inflight--
+	}
 }
 
 // Fail spends a token of each of the attempt's buckets.

@@ -120,3 +120,56 @@ func TestConcurrentAttemptsReserve(t *testing.T) {
 		t.Fatal("successful attempts still count against the limit")
 	}
 }
+
+// An attempt that names no account is limited by its address alone:
+// failures from many addresses never lock out a sign-in from another one, and
+// a success does not forget the address's failures.
+func TestNoAccountHasNoSharedBucket(t *testing.T) {
+	l := ratelimit.New(ratelimit.Config{})
+	for i := range 200 {
+		a, _, ok := l.Begin("", fmt.Sprintf("192.0.2.%d", i%250))
+		if !ok {
+			continue
+		}
+		a.Fail()
+	}
+	if _, ok := l.Allow("", "198.51.100.7"); !ok {
+		t.Fatal("failures without an account from other addresses locked out a fresh address")
+	}
+	for i := range 21 {
+		a, _, ok := l.Begin("", "198.51.100.8")
+		if !ok {
+			t.Fatalf("refused at attempt %d, before the address burst (20) was spent", i)
+		}
+		if i == 10 {
+			a.Succeed() // must not reset the address bucket
+			continue
+		}
+		a.Fail()
+	}
+	if _, ok := l.Allow("", "198.51.100.8"); ok {
+		t.Fatal("an address with no account is not limited, or a success forgot its failures")
+	}
+}
+
+// Release neither spends nor forgets: failures before it still count.
+func TestReleaseKeepsFailures(t *testing.T) {
+	l := ratelimit.New(ratelimit.Config{})
+	for range 4 {
+		a, _, _ := l.Begin("alice", "192.0.2.1")
+		a.Fail()
+	}
+	a, _, ok := l.Begin("alice", "192.0.2.1")
+	if !ok {
+		t.Fatal("refused before the burst was spent")
+	}
+	a.Release()
+	a, _, ok = l.Begin("alice", "192.0.2.1")
+	if !ok {
+		t.Fatal("Release spent a token")
+	}
+	a.Fail()
+	if _, ok := l.Allow("alice", "192.0.2.1"); ok {
+		t.Fatal("Release forgot the failures before it")
+	}
+}

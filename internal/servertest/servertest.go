@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/password"
+	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/sqlite"
@@ -44,6 +46,21 @@ type Options struct {
 	Logger          *slog.Logger
 	// Store opens the store instead of a new SQLite file; DBPath is then "".
 	Store func(t testing.TB) Store
+	// Providers makes the OpenID Connect providers of the server, given its
+	// issuer (the callback URL is under it). The store must offer
+	// store.Markers and store.Identities.
+	Providers func(t testing.TB, issuer string) []*provider.Provider
+	// ProviderSignup lets a first provider sign-in create an account.
+	ProviderSignup bool
+	// Grants are sign-in grants of the test's own.
+	Grants []grant.Grant
+	// Secret is the deployment secret; nil makes a random one. Servers that
+	// share a store as nodes of one deployment share it.
+	Secret []byte
+	// IssuerIsURL makes the server's own URL (http://127.0.0.1:PORT) its
+	// issuer instead of Issuer, as a browser sign-in at a provider needs: the
+	// provider sends the browser back under the issuer.
+	IssuerIsURL bool
 }
 
 // Store is a backend with the roles the server needs.
@@ -62,7 +79,8 @@ type Env struct {
 	Clients *oauth.Clients
 	DBPath  string
 	Secret  []byte
-	// The secrets of the confidential clients "rs" and "other".
+	// The secrets of the confidential clients "rs" and "other"; empty on a
+	// server started on a store that had them already.
 	RSSecret, OtherSecret string
 }
 
@@ -83,10 +101,19 @@ func Start(t testing.TB, o Options) *Env {
 		t.Cleanup(func() { db.Close() })
 		st = db
 	}
-	secret := make([]byte, 32)
-	rand.Read(secret)
+	secret := o.Secret
+	if secret == nil {
+		secret = make([]byte, 32)
+		rand.Read(secret)
+	}
+	hs := httptest.NewUnstartedServer(nil)
+	t.Cleanup(hs.Close)
+	issuer := Issuer
+	if o.IssuerIsURL {
+		issuer = "http://" + hs.Listener.Addr().String()
+	}
 	clk := fakeclock.New(time.Now().Truncate(time.Second))
-	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: Issuer, Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
+	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: issuer, Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
@@ -103,24 +130,32 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatal(err)
 	}
 	clients := oauth.New(st, clk.Now)
-	if _, _, err := clients.Add(ctx, "app", "a public client", false); err != nil {
+	var rsSecret, otherSecret string
+	if _, err := clients.Ensure(ctx, "app", "a public client"); err != nil {
 		t.Fatal(err)
 	}
-	_, rsSecret, err := clients.Add(ctx, "rs", "a resource server", true)
+	// A second node on a store that has them already knows no secrets.
+	if _, err := clients.Registration(ctx, "rs"); err != nil {
+		if _, rsSecret, err = clients.Add(ctx, "rs", "a resource server", true); err != nil {
+			t.Fatal(err)
+		}
+		if _, otherSecret, err = clients.Add(ctx, "other", "another confidential client", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scfg := server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
+		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger,
+		Grants: o.Grants}
+	if o.Providers != nil {
+		scfg.Providers, scfg.ProviderSignup = o.Providers(t, issuer), o.ProviderSignup
+		scfg.Markers, _ = st.(store.Markers)
+	}
+	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, otherSecret, err := clients.Add(ctx, "other", "another confidential client", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := server.New(server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
-		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
+	hs.Config.Handler = srv.Handler()
+	hs.Start()
 	return &Env{URL: hs.URL, Handler: srv.Handler(), Clock: clk, Auth: a, Clients: clients, DBPath: dbPath,
 		Secret: secret, RSSecret: rsSecret, OtherSecret: otherSecret}
 }

@@ -26,11 +26,19 @@ import (
 type app struct {
 	url  string
 	auth *latchkey.Auth
+	st   *sqlite.DB
 }
 
-func startApp(t *testing.T) *app {
+// startApp starts the app; each option may change the server's
+// configuration, knowing the app's URL (which is also its issuer).
+func startApp(t *testing.T, opts ...func(a *app, cfg *server.Config)) *app {
 	t.Helper()
 	ctx := context.Background()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "e2e.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +46,8 @@ func startApp(t *testing.T) *app {
 	t.Cleanup(func() { st.Close() })
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	a, err := latchkey.New(ctx, latchkey.Config{Store: st, Secret: secret, AccessTTL: 2 * time.Second, RevocationDelay: 100 * time.Millisecond})
+	url := "http://localhost:" + port
+	a, err := latchkey.New(ctx, latchkey.Config{Store: st, Secret: secret, Issuer: url, AccessTTL: 2 * time.Second, RevocationDelay: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,21 +59,21 @@ func startApp(t *testing.T) *app {
 	if _, err := u.Register(ctx, "alice", "correct horse battery"); err != nil {
 		t.Fatal(err)
 	}
+	out := &app{url: url, auth: a, st: st}
 	// Secure __Host- cookies, as in production: Chromium treats
 	// http://localhost as a secure context.
-	srv, err := server.New(server.Config{Auth: a, Users: u})
-	if err != nil {
-		t.Fatal(err)
+	cfg := server.Config{Auth: a, Users: u}
+	for _, o := range opts {
+		o(out, &cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := &http.Server{Handler: srv.Handler()}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return &app{url: "http://localhost:" + port, auth: a}
+	return out
 }
 
 // browser starts a headless Chromium with a fresh profile (its own cookie jar)

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"testing"
 
@@ -38,7 +39,7 @@ func TestOpenAPICheckerCatchesAWrongDocument(t *testing.T) {
 			tp["required"] = append(tp["required"].([]any), "version")
 		}, "GET", "/healthz", "", nil},
 		{"a request the server accepts but the document refuses", func(d map[string]any) {
-			obj(d, "components", "schemas", "LoginRequest", "properties", "username")["maxLength"] = 2
+			obj(d, "components", "schemas", "PasswordLoginRequest", "properties", "username")["maxLength"] = 2
 		}, "POST", "/login", `{"username":"test","password":"test"}`, nil},
 		{"a path the server serves but the document lacks", func(d map[string]any) { delete(obj(d, "paths"), "/healthz") },
 			"GET", "/healthz", "", nil},
@@ -52,27 +53,101 @@ func TestOpenAPICheckerCatchesAWrongDocument(t *testing.T) {
 		}, "POST", "/oauth/introspect", "token=garbage", rsAuth},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			good := newOASChecker(t, e)
-			good.check(t, good.req(m.method, m.path, m.body, m.hdr...))
-			if t.Failed() {
-				t.Fatal("the request must pass against the real document")
-			}
-			bad := newOASCheckerFor(t, e, mutated(t, m.mutate))
-			rec := &recorder{TB: t}
-			func() {
-				defer func() {
-					if p := recover(); p != nil && p != rec {
-						panic(p)
-					}
-				}()
-				bad.check(rec, bad.req(m.method, m.path, m.body, m.hdr...))
-			}()
-			if len(rec.failures) == 0 {
-				t.Fatal("the checker accepted the exchange against the mutated document")
-			}
-			t.Logf("reported: %.200s", rec.failures[0])
+			catches(t, e, false, m.mutate, func(c *oasChecker) *http.Request { return c.req(m.method, m.path, m.body, m.hdr...) })
 		})
 	}
+}
+
+// TestOpenAPICheckerCatchesAWrongProviderDocument is
+// TestOpenAPICheckerCatchesAWrongDocument for the parts of the document that
+// describe a server with OpenID Connect providers.
+func TestOpenAPICheckerCatchesAWrongProviderDocument(t *testing.T) {
+	op := startOP(t)
+	pe := startWithProvider(t, op, servertest.Options{ProviderSignup: true}, true)
+	plain := servertest.Start(t, servertest.Options{})
+	pc := newOASChecker(t, pe)
+	r := pc.check(t, pc.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", "")+`"}`))
+	wantStatus(t, r, 200, "")
+	alice := pairOf(t, r)
+	ctForm := []string{"Content-Type", "application/x-www-form-urlencoded"}
+	exchange := func(c *oasChecker) *http.Request {
+		return c.req("POST", "/oauth/token", url.Values{"grant_type": {tokenExchange}, "client_id": {"app"},
+			"subject_token": {op.IDToken(t, "native", "alice", "")}, "subject_token_type": {idTokenType}}.Encode(), ctForm...)
+	}
+	for _, m := range []struct {
+		name      string
+		e         *servertest.Env
+		providers bool
+		mutate    func(doc map[string]any)
+		send      func(c *oasChecker) *http.Request
+	}{
+		{"a path of servers with providers that is not marked so", plain, false,
+			func(d map[string]any) { delete(obj(d, "paths", "/identities"), "x-requires-providers") },
+			func(c *oasChecker) *http.Request { return c.req("GET", "/identities", "") }},
+		{"a wrong identity", pe, true,
+			func(d map[string]any) {
+				obj(d, "components", "schemas", "Identity", "properties", "created_at")["type"] = "string"
+			},
+			func(c *oasChecker) *http.Request {
+				return c.req("GET", "/identities", "", "Authorization", "Bearer "+alice.access)
+			}},
+		{"a provider login the document refuses", pe, true,
+			func(d map[string]any) {
+				obj(d, "components", "schemas", "ProviderLoginRequest", "properties", "id_token")["maxLength"] = 10
+			},
+			func(c *oasChecker) *http.Request {
+				return c.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", "")+`"}`)
+			}},
+		{"a wrong issued_token_type", pe, true,
+			func(d map[string]any) {
+				obj(d, "components", "schemas", "OAuthTokenResponse", "properties", "issued_token_type")["const"] = idTokenType
+			}, exchange},
+		{"a token exchange the document refuses", pe, true,
+			func(d map[string]any) {
+				gt := obj(d, "components", "schemas", "OAuthTokenRequest", "properties", "grant_type")
+				gt["enum"] = []any{"password", "refresh_token"}
+			}, exchange},
+		{"a wrong flow cookie header", pe, true,
+			func(d map[string]any) {
+				obj(d, "components", "headers", "SetCookieSignIn")["schema"] = map[string]any{"type": "string", "pattern": "^lk_signin="}
+			},
+			func(c *oasChecker) *http.Request { return c.req("GET", "/account/signin/example", "") }},
+		{"an undocumented callback status", pe, true,
+			func(d map[string]any) { delete(obj(d, "paths", "/account/callback", "get", "responses"), "400") },
+			func(c *oasChecker) *http.Request { return c.req("GET", "/account/callback", "") }},
+	} {
+		t.Run(m.name, func(t *testing.T) {
+			catches(t, m.e, m.providers, m.mutate, m.send)
+		})
+	}
+}
+
+// catches checks that the exchange send makes passes against the real
+// document and fails against the document changed by mutate. send is called
+// once for each.
+func catches(t *testing.T, e *servertest.Env, providers bool, mutate func(map[string]any), send func(*oasChecker) *http.Request) {
+	t.Helper()
+	good := newOASChecker(t, e)
+	good.providers = providers
+	good.check(t, send(good))
+	if t.Failed() {
+		t.Fatal("the request must pass against the real document")
+	}
+	bad := newOASCheckerFor(t, e, mutated(t, mutate))
+	bad.providers = providers
+	rec := &recorder{TB: t}
+	func() {
+		defer func() {
+			if p := recover(); p != nil && p != rec {
+				panic(p)
+			}
+		}()
+		bad.check(rec, send(bad))
+	}()
+	if len(rec.failures) == 0 {
+		t.Fatal("the checker accepted the exchange against the mutated document")
+	}
+	t.Logf("reported: %.200s", rec.failures[0])
 }
 
 // mutated is the server's document changed by mutate.

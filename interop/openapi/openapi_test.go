@@ -65,6 +65,23 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 			t.Errorf("the Error enum lacks %q", c)
 		}
 	}
+	// Every OAuth error code the token endpoint can send is in OAuthError's.
+	var oauthCodes []string
+	for _, c := range doc.Components.Schemas["OAuthError"].Value.Properties["error"].Value.Enum {
+		oauthCodes = append(oauthCodes, c.(string))
+	}
+	for _, c := range []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+		"unsupported_grant_type", "invalid_scope", "invalid_target", "temporarily_unavailable", "server_error"} {
+		if !slices.Contains(oauthCodes, c) {
+			t.Errorf("the OAuthError enum lacks %q", c)
+		}
+	}
+	// The routes a server has only with providers say so.
+	for _, p := range []string{"/identities", "/identities/{id}", "/account/signin/{provider}", "/account/callback", "/account/identities/{id}/unlink"} {
+		if item := doc.Paths.Value(p); item == nil || !providersOnly(item) {
+			t.Errorf("%s is not documented as a path of servers with providers (x-requires-providers)", p)
+		}
+	}
 }
 
 // TestOpenAPIMatchesResponses drives real requests through the server and
@@ -98,9 +115,14 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.check(t, c.req("OPTIONS", "/account", "")), 405, "method_not_allowed")
 		// Every documented path refuses an undocumented method with the
 		// documented Allow (check compares Allow with the document).
-		for p := range c.doc.Paths.Map() {
-			concrete := strings.NewReplacer("{id}", "0123456789abcdef0123456789abcdef").Replace(p)
-			wantStatus(t, c.check(t, c.req("PATCH", concrete, "")), 405, "method_not_allowed")
+		// Those of servers with providers are not there without them.
+		for p, item := range c.doc.Paths.Map() {
+			if providersOnly(item) {
+				wantStatus(t, c.check(t, c.req("PATCH", concrete(p), "")), 404, "not_found")
+				wantStatus(t, c.check(t, c.req("GET", concrete(p), "")), 404, "not_found")
+				continue
+			}
+			wantStatus(t, c.check(t, c.req("PATCH", concrete(p), "")), 405, "method_not_allowed")
 		}
 	})
 
@@ -147,9 +169,16 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/token", form("grant_type", "client_credentials", "client_id", "app"), ctForm...)), 400, "unsupported_grant_type")
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/token", `{"grant_type":"password"}`)), 400, "invalid_request")
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/revoke", form("client_id", "app"), ctForm...)), 400, "invalid_request")
+		// The token exchange is documented, but a server without providers
+		// does not offer it.
+		wantStatus(t, c.check(t, c.req("POST", "/oauth/token", form("grant_type", tokenExchange, "client_id", "app",
+			"subject_token", "x.y.z", "subject_token_type", idTokenType), ctForm...)), 400, "unsupported_grant_type")
 		md := jsonOf(t, c.check(t, c.req("GET", "/.well-known/oauth-authorization-server", "")))
 		if md["issuer"] != servertest.Issuer {
 			t.Errorf("metadata issuer %v", md["issuer"])
+		}
+		if gts := md["grant_types_supported"]; !slices.Equal(strs(gts), []string{"password", "refresh_token"}) {
+			t.Errorf("grant_types_supported without providers = %v", gts)
 		}
 		wantStatus(t, c.check(t, c.req("HEAD", "/.well-known/oauth-authorization-server", "")), 200, "")
 	})
@@ -194,6 +223,14 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		// refuse what follows it; the server does.
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"username":"test","password":"test"} {}`)), 400, "invalid_request")
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/login", `username=test&password=test`, ctForm...)), 400, "invalid_request")
+		// The grant form; the provider form on a server without providers.
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"grant":"password","username":"test","password":"test"}`)), 200, "")
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"grant":"password","username":"test","password":"wrong"}`)), 401, "invalid_credentials")
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"grant":"magic_link","token":"x"}`)), 400, "invalid_request")
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"grant":"id_token","provider":"example","id_token":"x.y.z"}`)), 400, "invalid_request")
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"x.y.z"}`)), 400, "invalid_request")
+		wantStatus(t, c.checkOutside(t, c.req("POST", "/login", `{"grant":"password","username":"test","password":5}`)), 400, "invalid_request")
+		wantStatus(t, c.checkOutside(t, c.req("POST", "/login", `{"grant":"Bad Name"}`)), 400, "invalid_request")
 
 		insecure := servertest.Start(t, servertest.Options{InsecureCookies: true})
 		ic := newOASChecker(t, insecure)
@@ -432,6 +469,9 @@ type oasChecker struct {
 	doc    *openapi3.T
 	router routers.Router
 	opts   *openapi3filter.Options
+	// providers tells that the server has OpenID Connect providers, and so
+	// the paths marked x-requires-providers.
+	providers bool
 }
 
 func newOASChecker(t *testing.T, e *servertest.Env) *oasChecker {
@@ -543,7 +583,7 @@ func (c *oasChecker) do(t testing.TB, req *http.Request, validRequest bool) *htt
 	what += " -> " + resp.Status
 
 	route, params, err := c.router.FindRoute(vreq)
-	if err != nil {
+	if err != nil || (!c.providers && providersOnly(route.PathItem)) {
 		c.checkUnrouted(t, vreq, resp, raw, what)
 		return resp
 	}
@@ -603,6 +643,9 @@ func (c *oasChecker) validateResponse(t testing.TB, in *openapi3filter.RequestVa
 // that matches p, sorted as an Allow header lists them.
 func (c *oasChecker) pathMethods(p string) ([]string, bool) {
 	for tmpl, item := range c.doc.Paths.Map() {
+		if !c.providers && providersOnly(item) {
+			continue
+		}
 		re := "^" + regexp.MustCompile(`\\\{[^}]*\\\}`).ReplaceAllString(regexp.QuoteMeta(tmpl), `[^/]+`) + "$"
 		if regexp.MustCompile(re).MatchString(p) {
 			var ms []string
@@ -626,6 +669,32 @@ func (c *oasChecker) loginAs(t testing.TB, user, pw string) pair {
 	r := c.check(t, c.req("POST", "/login", `{"username":"`+user+`","password":"`+pw+`"}`))
 	wantStatus(t, r, 200, "")
 	return pairOf(t, r)
+}
+
+// providersOnly tells whether the document marks a path as served only by
+// servers with OpenID Connect providers.
+func providersOnly(item *openapi3.PathItem) bool {
+	v, _ := item.Extensions["x-requires-providers"].(bool)
+	return v
+}
+
+// concrete is a request path for the path template p.
+func concrete(p string) string {
+	return strings.NewReplacer("{id}", "0123456789abcdef0123456789abcdef", "{provider}", "example").Replace(p)
+}
+
+// strs is a JSON array of strings as a slice (nil for anything else).
+func strs(v any) []string {
+	var out []string
+	a, _ := v.([]any)
+	for _, x := range a {
+		s, ok := x.(string)
+		if !ok {
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // pair is a token pair from login or refresh.

@@ -1,0 +1,169 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config configures one provider. The operator writes it; nothing in it ever
+// comes from a request.
+type Config struct {
+	// Name is the operator's name for the provider ("google"): what POST
+	// /login's "provider" field and the account page's buttons use. Lower-case
+	// letters, digits, '-' and '_', at most 32 bytes.
+	Name string
+	// Issuer is the provider's issuer URL, compared byte for byte with the
+	// discovery document's "issuer" and every ID token's "iss". https, or http
+	// on a loopback host (for development and tests).
+	Issuer string
+	// ClientIDs are this application's client ids at the provider: an ID
+	// token's "aud" must name one of them. The first is used for the browser
+	// sign-in.
+	ClientIDs []string
+	// ClientSecret is the first client id's secret, for the browser sign-in of
+	// a confidential client; empty for a public client (PKCE alone).
+	ClientSecret string
+	// Algorithms are the signature algorithms accepted; nil means
+	// DefaultAlgorithms. Only asymmetric ones are allowed.
+	Algorithms []string
+	// Leeway is the clock skew tolerated on exp, iat and nbf; zero means
+	// DefaultLeeway. At most MaxLeeway.
+	Leeway time.Duration
+}
+
+// Defaults and bounds.
+const (
+	DefaultLeeway = time.Minute
+	MaxLeeway     = 5 * time.Minute
+)
+
+// DefaultAlgorithms lists the asymmetric JWS algorithms an ID token may be
+// signed with. HMAC algorithms are never accepted: their key would be the
+// client secret or, worse, public material.
+func DefaultAlgorithms() []string {
+	return []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+}
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// check validates c and fills its defaults.
+func (c *Config) check() error {
+	if !namePattern.MatchString(c.Name) {
+		return fmt.Errorf("provider: name %q is not 1-32 lower-case letters, digits, '-' or '_'", c.Name)
+	}
+	if err := checkIssuer(c.Issuer); err != nil {
+		return fmt.Errorf("provider %s: %w", c.Name, err)
+	}
+	if len(c.ClientIDs) == 0 {
+		return fmt.Errorf("provider %s: at least one client_id is required", c.Name)
+	}
+	for _, id := range c.ClientIDs {
+		if id == "" || len(id) > 256 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("provider %s: client_id %q is empty, too long or has control characters", c.Name, id)
+		}
+	}
+	if c.Algorithms == nil {
+		c.Algorithms = DefaultAlgorithms()
+	}
+	for _, a := range c.Algorithms {
+		if !slices.Contains(DefaultAlgorithms(), a) {
+			return fmt.Errorf("provider %s: algorithm %q is not an asymmetric JWS algorithm (allowed: %s)", c.Name, a, strings.Join(DefaultAlgorithms(), ", "))
+		}
+	}
+	if c.Leeway == 0 {
+		c.Leeway = DefaultLeeway
+	}
+	if c.Leeway < 0 || c.Leeway > MaxLeeway {
+		return fmt.Errorf("provider %s: leeway %s is not between 0 and %s", c.Name, c.Leeway, MaxLeeway)
+	}
+	return nil
+}
+
+// checkIssuer accepts an absolute https URL without query or fragment, or an
+// http one on a loopback host.
+func checkIssuer(iss string) error {
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(iss, "?") || strings.HasSuffix(iss, "#") {
+		return fmt.Errorf("issuer %q is not an absolute URL without user, query or fragment", iss)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		if loopback(u.Hostname()) {
+			return nil
+		}
+		return fmt.Errorf("issuer %q must use https (plain http only on a loopback host)", iss)
+	default:
+		return fmt.Errorf("issuer %q must be an https URL", iss)
+	}
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ParseFlag reads one --provider value:
+//
+//	NAME=ISSUER_URL,client_id=ID[,client_id=ID2][,client_secret=SECRET|client_secret_file=PATH][,leeway=DURATION]
+//
+// A value that cannot work (a bad name or URL, no client id, an unknown key,
+// an unreadable secret file) is an error that says what to change.
+func ParseFlag(v string) (Config, error) {
+	name, rest, ok := strings.Cut(v, "=")
+	if !ok {
+		return Config{}, errors.New("provider: want NAME=ISSUER_URL,client_id=ID[,…]")
+	}
+	parts := strings.Split(rest, ",")
+	c := Config{Name: strings.TrimSpace(name), Issuer: strings.TrimSpace(parts[0])}
+	for _, p := range parts[1:] {
+		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || val == "" {
+			return Config{}, fmt.Errorf("provider %s: %q is not key=value", c.Name, p)
+		}
+		switch k {
+		case "client_id":
+			c.ClientIDs = append(c.ClientIDs, val)
+		case "client_secret":
+			c.ClientSecret = val
+		case "client_secret_file":
+			b, err := os.ReadFile(val)
+			if err != nil {
+				return Config{}, fmt.Errorf("provider %s: client_secret_file: %w", c.Name, err)
+			}
+			c.ClientSecret = strings.TrimSpace(string(b))
+		case "leeway":
+			d, err := time.ParseDuration(val)
+			if err != nil {
+				return Config{}, fmt.Errorf("provider %s: leeway: %w", c.Name, err)
+			}
+			c.Leeway = d
+		default:
+			return Config{}, fmt.Errorf("provider %s: unknown key %q (want client_id, client_secret, client_secret_file or leeway)", c.Name, k)
+		}
+	}
+	if err := c.check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// String describes c without its secret.
+func (c Config) String() string {
+	s := c.Name + "=" + c.Issuer + ",client_id=" + strings.Join(c.ClientIDs, ",client_id=")
+	if c.ClientSecret != "" {
+		s += ",client_secret=[hidden]"
+	}
+	return s
+}
