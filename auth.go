@@ -88,6 +88,9 @@ func New(ctx context.Context, cfg Config) (*Auth, error) {
 		done:    make(chan struct{}),
 	}
 	a.cfg.Secret = nil // Config() hands cfg out; only DeriveKey uses the secret
+	if cfg.Observer != nil {
+		a.st = observedStore{Store: cfg.Store, a: a}
+	}
 	if err := a.syncRevocations(ctx); err != nil {
 		return nil, fmt.Errorf("latchkey: revocation feed: %w", err)
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// Logger receives operational messages; nil discards them. Nothing secret
 	// is ever logged.
 	Logger *slog.Logger
+	// Observer is told of every login, refresh, verification, revocation,
+	// detected reuse and store call, for metrics and audit trails (see
+	// package metrics and package audit); nil tells nobody.
+	Observer Observer
 }
 
 func (c *Config) setDefaults() error {

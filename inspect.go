@@ -129,7 +129,7 @@ func (a *Auth) RevokeToken(ctx context.Context, token string, client Client) err
 		return nil
 	}
 	if access == nil {
-		err = a.revokeSession(ctx, s.ID, ReasonLogout, a.cfg.Now())
+		err = a.revokeSession(ctx, s.UserID, s.ID, ReasonLogout, a.cfg.Now())
 	} else {
 		err = a.revokeAccess(ctx, *access, a.cfg.Now())
 	}

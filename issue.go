@@ -84,6 +84,7 @@ func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tok
 	if err := a.st.CreateSession(ctx, s); err != nil {
 		return nil, unavailable(err)
 	}
+	a.observe(ctx, Event{Kind: EventLogin, At: now, UserID: userID, SessionID: s.ID, ClientID: s.ClientID, IP: s.IP, UserAgent: s.UserAgent})
 	return a.issue(s, opt.Fresh, now)
 }
 

@@ -34,14 +34,32 @@ type RefreshOptions struct {
 // refresh token (and a new access token) without a second rotation; any older
 // generation revokes the whole session and fails with ErrRefreshReused.
 func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOptions) (*Tokens, error) {
+	t, grace, err := a.refresh(ctx, refreshToken, opt)
+	if a.cfg.Observer != nil {
+		e := Event{Kind: EventRefresh, Outcome: outcome(err), ClientID: opt.Client.ID}
+		if grace {
+			e.Outcome = OutcomeGrace
+		} else if err == nil {
+			e.Outcome = OutcomeRotated
+		}
+		if t != nil {
+			e.UserID, e.SessionID = t.UserID, t.SessionID
+		}
+		a.observe(ctx, e)
+	}
+	return t, err
+}
+
+// refresh is Refresh; grace reports an answer from the grace window.
+func (a *Auth) refresh(ctx context.Context, refreshToken string, opt RefreshOptions) (t *Tokens, grace bool, err error) {
 	tok, err := a.decodeRefresh(refreshToken)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sid := tok.Session.String()
 	bound, err := a.checkBinding(ctx, sid, opt.AccessToken)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if opt.KeepAccessToken {
 		bound = nil // checked, but not revoked
@@ -52,10 +70,11 @@ func (a *Auth) Refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	now := a.cfg.Now()
 	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.Client, now))
 	if err == nil {
-		return a.finishRefresh(ctx, next, bound, now)
+		t, err := a.finishRefresh(ctx, next, bound, now)
+		return t, false, err
 	}
 	if !errors.Is(err, store.ErrConflict) {
-		return nil, sessionStoreError(err)
+		return nil, false, sessionStoreError(err)
 	}
 	return a.settle(ctx, tok, opt.Client, bound)
 }
@@ -78,16 +97,16 @@ func (a *Auth) decodeRefresh(token string) (refreshtoken.Token, error) {
 // settle answers a refresh whose swap was refused: it reads the session to
 // say why, answers a grace refresh with the successor already made, ends the
 // session on reuse, or rotates again if the session moved on in between.
-func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client, bound *accesstoken.Claims) (*Tokens, error) {
+func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client, bound *accesstoken.Claims) (t *Tokens, grace bool, err error) {
 	sid := tok.Session.String()
 	for attempt := 0; ; attempt++ {
 		now := a.cfg.Now()
 		s, err := a.st.Session(ctx, sid)
 		if err != nil {
-			return nil, sessionStoreError(err)
+			return nil, false, sessionStoreError(err)
 		}
 		if err := refusal(s, tok, client, now); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		switch refreshtoken.Classify(tok.Generation, s.Generation, s.RotatedAt, now, a.cfg.ReuseGrace) {
 		case refreshtoken.Rotate:
@@ -96,22 +115,26 @@ func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client
 				continue // someone rotated or revoked it first: look again
 			}
 			if err != nil {
-				return nil, sessionStoreError(err)
+				return nil, false, sessionStoreError(err)
 			}
-			return a.finishRefresh(ctx, next, bound, now)
+			t, err := a.finishRefresh(ctx, next, bound, now)
+			return t, false, err
 		case refreshtoken.Grace:
-			return a.finishRefresh(ctx, s, bound, now)
+			t, err := a.finishRefresh(ctx, s, bound, now)
+			return t, err == nil, err
 		case refreshtoken.Reused:
-			if err := a.revokeSession(ctx, sid, ReasonReused, now); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return nil, unavailable(err)
+			if err := a.revokeSession(ctx, s.UserID, sid, ReasonReused, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, false, unavailable(err)
 			}
 			a.cfg.Logger.Warn("refresh token reuse: session revoked", "session", sid, "user", s.UserID,
 				"presented_generation", tok.Generation, "current_generation", s.Generation)
-			return nil, ErrRefreshReused
+			a.observe(ctx, Event{Kind: EventReuse, At: now, Actor: "system", UserID: s.UserID, SessionID: sid, ClientID: s.ClientID,
+				Generation: tok.Generation, Current: s.Generation})
+			return nil, false, ErrRefreshReused
 		default: // Ahead: the store lost a rotation; refuse without changing anything.
 			a.cfg.Logger.Warn("refresh token ahead of its session", "session", sid,
 				"presented_generation", tok.Generation, "current_generation", s.Generation)
-			return nil, errRefreshAhead
+			return nil, false, errRefreshAhead
 		}
 	}
 }

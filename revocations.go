@@ -101,7 +101,7 @@ func (a *Auth) follow() {
 	poll := time.NewTicker(a.cfg.RevocationDelay / 2)
 	defer poll.Stop()
 	var pushed <-chan struct{}
-	if n, ok := a.st.(store.Notifier); ok {
+	if n, ok := a.cfg.Store.(store.Notifier); ok {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		if ch, err := n.Subscribe(ctx); err == nil {
@@ -111,6 +111,7 @@ func (a *Auth) follow() {
 		}
 	}
 	var lastKeys, lastPurge time.Time
+	synced := time.Now()
 	failing := false
 	for {
 		select {
@@ -124,6 +125,12 @@ func (a *Auth) follow() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.RevocationDelay)
 		err := a.syncRevocations(ctx)
+		if err == nil {
+			synced = time.Now()
+		}
+		// How far behind the store this node may be: the age of the last
+		// complete read of the feed.
+		a.observe(ctx, Event{Kind: EventFeed, Duration: time.Since(synced)})
 		switch {
 		case err != nil && !failing:
 			failing = true

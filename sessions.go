@@ -55,6 +55,7 @@ func (a *Auth) Revoke(ctx context.Context, opt RevokeOptions) error {
 	if opt.SessionID == "" {
 		return a.revokeUser(ctx, opt.UserID, opt.Except, opt.Reason, now)
 	}
+	userID := opt.UserID
 	if opt.UserID != "" {
 		s, err := a.st.Session(ctx, opt.SessionID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (s.UserID != opt.UserID || !s.Live(now))) {
@@ -63,8 +64,13 @@ func (a *Auth) Revoke(ctx context.Context, opt RevokeOptions) error {
 		if err != nil {
 			return unavailable(err)
 		}
+	} else if a.cfg.Observer != nil {
+		// Only to name the user in the event; the revocation does not need it.
+		if s, err := a.st.Session(ctx, opt.SessionID); err == nil {
+			userID = s.UserID
+		}
 	}
-	err := a.revokeSession(ctx, opt.SessionID, opt.Reason, now)
+	err := a.revokeSession(ctx, userID, opt.SessionID, opt.Reason, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return errNoSuchSession
 	}
@@ -131,23 +137,41 @@ func (a *Auth) revokeUser(ctx context.Context, userID, except string, reason Rea
 		if s.ID == except || s.Revoked() || !now.Before(s.ExpiresAt) {
 			continue
 		}
-		if err := a.revokeSession(ctx, s.ID, reason, now); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := a.revokeSession(ctx, userID, s.ID, reason, now); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return unavailable(err)
 		}
 	}
 	return nil
 }
 
-// revokeSession ends one session in the store and on this node at once.
-func (a *Auth) revokeSession(ctx context.Context, sid string, reason Reason, now time.Time) error {
+// revokeSession ends session sid of userID ("" if unknown) in the store and
+// on this node at once.
+func (a *Auth) revokeSession(ctx context.Context, userID, sid string, reason Reason, now time.Time) error {
 	// Until covers the last access token minted for the session, with a margin
 	// for a refresh racing the revocation.
-	rev := store.Revocation{SessionID: sid, At: now, Until: now.Add(a.cfg.AccessTTL + a.cfg.Leeway + time.Minute)}
+	rev := store.Revocation{SessionID: sid, At: now, Until: a.revocationUntil(now)}
 	if err := a.st.RevokeSession(ctx, rev, string(reason)); err != nil {
 		return err
 	}
 	a.revoked.add(rev)
+	a.observe(ctx, Event{Kind: EventRevoke, At: now, Reason: reason, Actor: reason.actor(), UserID: userID, SessionID: sid})
 	return nil
+}
+
+// revocationUntil is how long the feed must carry a session revoked at now.
+func (a *Auth) revocationUntil(now time.Time) time.Time {
+	return now.Add(a.cfg.AccessTTL + a.cfg.Leeway + time.Minute)
+}
+
+// actor is who ends a session for reason r.
+func (r Reason) actor() string {
+	switch r {
+	case ReasonAdmin:
+		return "admin"
+	case ReasonReused:
+		return "system"
+	}
+	return "user"
 }
 
 // revokeAccess refuses one access token from now on, on every node.

@@ -25,6 +25,14 @@ type Principal struct {
 // algorithm pinned to that key, type at+jwt, issuer, audience, expiry, and that
 // neither the token nor its session has been revoked.
 func (a *Auth) Verify(ctx context.Context, token string) (Principal, error) {
+	p, err := a.verify(ctx, token)
+	if a.cfg.Observer != nil {
+		a.observe(ctx, Event{Kind: EventVerify, Outcome: outcome(err), UserID: p.UserID, SessionID: p.SessionID, ClientID: p.ClientID})
+	}
+	return p, err
+}
+
+func (a *Auth) verify(ctx context.Context, token string) (Principal, error) {
 	if token == "" {
 		return Principal{}, ErrMissingToken
 	}

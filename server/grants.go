@@ -64,15 +64,19 @@ func (s *Server) resolve(r *http.Request, g grant.Grant, params grant.Params, oa
 	ip := s.trusted.ClientIP(r)
 	attempt, wait, ok := s.limit.Begin(g.AccountOf(params), ip)
 	if !ok {
+		s.event(r, latchkey.Event{Kind: EventRateLimited, Grant: g.Name, IP: ip})
 		return grant.User{}, rateLimited(wait)
 	}
 	u, err := g.Resolve(r.Context(), grant.Request{Params: params, IP: ip, UserAgent: r.UserAgent(), OAuth: oauth})
 	switch {
 	case err == nil:
 		attempt.Succeed()
+		s.event(r, latchkey.Event{Kind: EventSignIn, Outcome: OutcomeSuccess, Grant: g.Name, UserID: u.ID, IP: ip})
 	case errors.Is(err, latchkey.ErrInvalidCredentials) || errors.Is(err, latchkey.ErrInvalidToken):
 		attempt.Fail()
-		s.log.Info("login failed", "grant", g.Name, "ip", ip, "reason", httpauth.AsError(err).Message)
+		msg := httpauth.AsError(err).Message
+		s.log.Info("login failed", "grant", g.Name, "ip", ip, "reason", msg)
+		s.event(r, latchkey.Event{Kind: EventSignIn, Outcome: OutcomeFailure, Grant: g.Name, Message: msg, IP: ip})
 	default:
 		attempt.Release()
 	}

@@ -66,6 +66,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user registered", "user", u.ID)
+	s.event(r, latchkey.Event{Kind: EventUserCreated, UserID: u.ID, Grant: grantPassword})
 	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
 }
 
@@ -134,6 +135,7 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("password changed; other sessions revoked", "user", p.UserID)
+	s.event(r, latchkey.Event{Kind: EventPasswordChanged, UserID: p.UserID, SessionID: p.SessionID})
 	w.WriteHeader(http.StatusNoContent)
 }
 

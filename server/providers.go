@@ -95,6 +95,7 @@ func (s *Server) providerSignIn(claims claimsSource) grant.Grant {
 			}
 			if created {
 				s.log.Info("user signed up with a provider", "user", u.ID, "provider", c.Provider)
+				s.emit(ctx, latchkey.Event{Kind: EventUserCreated, UserID: u.ID, Grant: grantIDToken, Message: c.Provider, IP: r.IP, UserAgent: r.UserAgent})
 			}
 			return grant.User{ID: u.ID, Username: u.Username}, nil
 		},
@@ -113,6 +114,7 @@ func (s *Server) providerLink(userID string, claims claimsSource, linked *store.
 			id, err := s.users.Link(ctx, userID, outside(c))
 			if err == nil {
 				s.log.Info("identity linked", "user", userID, "provider", id.Provider, "identity", id.ID)
+				s.emit(ctx, latchkey.Event{Kind: EventIdentityLinked, UserID: userID, Message: id.Provider, IP: r.IP, UserAgent: r.UserAgent})
 				if linked != nil {
 					*linked = id
 				}
@@ -261,6 +263,7 @@ func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("identity unlinked", "user", p.UserID, "identity", r.PathValue("id"))
+	s.event(r, latchkey.Event{Kind: EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -57,6 +57,10 @@ type Config struct {
 	// Markers records the ID tokens used to sign in, so each is used once on
 	// every node. Required with Providers.
 	Markers store.Markers
+	// Observer is told of the server's own events (sign-in attempts, rate
+	// limits, password changes, sign-ups, identities linked and unlinked),
+	// besides what Auth reports to its own Config.Observer; nil tells nobody.
+	Observer latchkey.Observer
 	// Logger receives one line per request and every server-side failure; nil
 	// discards them. Tokens, passwords and secrets are never logged.
 	Logger *slog.Logger
@@ -80,6 +84,7 @@ type Server struct {
 	signup    bool
 	markers   store.Markers
 	flowKey   []byte // MAC key of the browser sign-in's state cookie
+	obs       latchkey.Observer
 }
 
 // New returns a Server for cfg.
@@ -91,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("server: Config.Middleware.Auth and ErrorHandler are the server's own; leave them nil")
 	}
 	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: ratelimit.New(ratelimit.Config{}),
-		log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies}
+		log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies, obs: cfg.Observer}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -221,6 +221,7 @@ func (s *Server) accountUnlink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("identity unlinked", "user", p.UserID, "identity", r.PathValue("id"))
+	s.event(r, latchkey.Event{Kind: EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
 	http.Redirect(w, r, "/account?done=unlinked", http.StatusSeeOther)
 }
 
