@@ -24,9 +24,12 @@
 //   - [Clients]: its registered OAuth clients;
 //   - [Identities]: links from identities at other (OpenID Connect)
 //     providers to users;
-//   - [Markers]: single-use values, such as ID tokens already used to sign in.
+//   - [Markers]: single-use values, such as ID tokens already used to sign in;
+//   - [Audit]: security events, kept for a bounded time;
+//   - [Buckets]: the token buckets of the login rate limiter, shared by
+//     every node.
 //
-// Audit events and limiter buckets are meant to arrive the same way. A role
+// A role
 //
 //   - is a small interface in this package, with its own records and, if it
 //     needs them, its own sentinel errors next to ErrNotFound and the others;
@@ -44,6 +47,10 @@
 //
 // Roles may refer to core records by ID (a session records the registration of
 // its client), but the core never calls a role.
+//
+// A capability is an optional addition to the core itself, found by type
+// assertion in the same way: [Notifier] announces feed appends at once, and
+// [SessionCap] creates a session under a per-user cap atomically.
 //
 // This package imports only the standard library. Backends live in sibling
 // packages (sqlite, postgres, redis) and all pass the suite in store/storetest.

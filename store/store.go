@@ -269,6 +269,106 @@ type Markers interface {
 	Mark(ctx context.Context, key string, now, until time.Time) error
 }
 
+// Event is one security event of the audit log: a sign-in, a refused
+// refresh, an administrator's change. Events are kept for a bounded time
+// (Audit.PurgeEvents) and never change once appended.
+type Event struct {
+	ID string    // random, set by the caller; unique among stored events
+	At time.Time // when it happened
+	// Kind says what happened: "login", "login_failed", "refresh_reused",
+	// "session_revoked", "password_changed", "user_created",
+	// "user_disabled", "client_added", "client_removed", "key_rotated",
+	// "rate_limited", "identity_linked", "identity_unlinked", … The store
+	// reads it as free text of 1 to MaxEventKind bytes.
+	Kind      string
+	Actor     string // who did it: "user", "admin", "system", or a client ID
+	UserID    string // the user concerned; empty for none
+	SessionID string // the session concerned; empty for none
+	IP        string
+	UserAgent string
+	// Detail is a JSON object as text, at most MaxEventDetail bytes
+	// ({"reason":"reused","generation":4}); empty for none.
+	Detail string
+}
+
+// Limits of an Event that every backend enforces, refusing an event beyond
+// them with an error that is none of the sentinels.
+const (
+	MaxEventKind   = 64   // bytes of Event.Kind
+	MaxEventDetail = 4096 // bytes of Event.Detail
+)
+
+// EventFilter selects the events Audit.Events returns.
+type EventFilter struct {
+	UserID string    // only this user's events; "" for every user's
+	Since  time.Time // only events with At at or after Since; zero for all
+	// Limit is the most events returned: DefaultEventLimit if it is 0 or
+	// less, and never more than MaxEventLimit.
+	Limit int
+}
+
+// Bounds of EventFilter.Limit.
+const (
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+)
+
+// Audit keeps the security events of the standalone server for a bounded
+// time. It is a role, not part of the core.
+type Audit interface {
+	// AppendEvents stores es, all or none. ErrExists, storing nothing, if
+	// an event's ID is taken (by a stored event or by another of es).
+	// Appending no events does nothing.
+	AppendEvents(ctx context.Context, es []Event) error
+	// Events returns the stored events that f selects, newest first (At
+	// descending; events of the same millisecond in descending byte order
+	// of ID), at most f's limit of them.
+	Events(ctx context.Context, f EventFilter) ([]Event, error)
+	// PurgeEvents deletes the events whose At is before before and returns
+	// how many it deleted.
+	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+}
+
+// Bucket is a token bucket of a rate limiter shared by every node, named by
+// Key: it holds at most Burst tokens and gains one every Every, so N nodes
+// spending from one bucket allow together what one node would.
+type Bucket struct {
+	Key   string        // 1 to MaxBucketKey bytes; callers hash what they limit on
+	Burst int           // at least 1: the tokens of a full bucket
+	Every time.Duration // more than 0: the time one token takes to come back
+}
+
+// MaxBucketKey is the longest Bucket.Key, in bytes.
+const MaxBucketKey = 256
+
+// Buckets stores the token buckets of the login rate limiter. It is a role,
+// not part of the core.
+//
+// A bucket never seen, or forgotten, holds Burst tokens. From the last time
+// it was spent from, it gains one token per Every (fractions included) up to
+// Burst. Times are taken at millisecond precision, like every time in the
+// store, and the arithmetic is the same on every backend; a bucket whose
+// caller passes another Burst or Every than before is refilled and spent
+// with the new ones. A bucket that has refilled holds nothing worth keeping,
+// so a backend may drop it Burst*Every after it was last spent from (Purge,
+// or the backend's own expiry, does).
+type Buckets interface {
+	// Spend takes one token from each of bs at now, all in one atomic step:
+	// concurrent spends on any node never lose one another's tokens. A
+	// bucket holding less than one token is left at zero; it never goes
+	// below. A key given twice is spent from once, with the first Bucket's
+	// Burst and Every.
+	Spend(ctx context.Context, bs []Bucket, now time.Time) error
+	// Wait returns how long from now until every one of bs holds at least
+	// one token, rounded up to the millisecond: 0 if all do at now. It
+	// changes nothing.
+	Wait(ctx context.Context, bs []Bucket, now time.Time) (time.Duration, error)
+	// Forget deletes the bucket with this key, so that it is full again
+	// (a successful sign-in forgets its failures); forgetting a key never
+	// spent from is not an error.
+	Forget(ctx context.Context, key string) error
+}
+
 // Store is the core contract: what the token logic (latchkey.Auth) needs and
 // nothing else. Every backend implements it and passes storetest.Run; the
 // roles a backend also offers (Users, Clients, …) are found by type
@@ -280,9 +380,12 @@ type Store interface {
 	// Ping reports whether the backend is reachable.
 	Ping(ctx context.Context) error
 	// Purge deletes what no longer matters at now: sessions whose EndedAt is
-	// before now-retain, feed entries whose Until is before now, and, in a
+	// before now-retain, feed entries whose Until is before now, in a
 	// store that offers Markers, markers whose until is not after now (they
-	// count as absent already). It returns how many sessions it deleted.
+	// count as absent already), and, in a store that offers Buckets, the
+	// buckets that have refilled by now (they read as full already). It
+	// returns how many sessions it deleted. Audit events have their own
+	// retention: Audit.PurgeEvents.
 	Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error)
 	// Close releases the backend's resources.
 	Close() error
@@ -297,4 +400,23 @@ type Notifier interface {
 	// appends to the feed. It is closed when ctx ends. Announcements may be
 	// coalesced or lost; they carry no data.
 	Subscribe(ctx context.Context) (<-chan struct{}, error)
+}
+
+// SessionCap is an optional capability of the core Sessions, found by type
+// assertion like Notifier: it creates sessions under a per-user cap, so a
+// user signed in everywhere at once keeps at most a given number of
+// sessions.
+type SessionCap interface {
+	// CreateSessionCapped inserts s as CreateSession does (ErrExists,
+	// changing nothing, if its ID is taken) and, atomically with it,
+	// revokes the least recently used live sessions of s.UserID (LastUsedAt
+	// ascending; ties in ascending byte order of ID) so that at most max
+	// live sessions remain, s included. Live means Session.Live(s.CreatedAt);
+	// s itself counts and is never revoked. Each revocation is made as
+	// RevokeSession makes it, with reason, at s.CreatedAt, appending to the
+	// feed a Revocation whose Until is until. It returns the IDs it revoked,
+	// in the order it revoked them. Concurrent calls for one user, on any
+	// node, leave at most max live sessions between them. max must be at
+	// least 1.
+	CreateSessionCapped(ctx context.Context, s Session, max int, reason string, until time.Time) (revoked []string, err error)
 }

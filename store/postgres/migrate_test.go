@@ -146,10 +146,10 @@ func openFrom(t *testing.T, old string) *postgres.DB {
 	return open(t, d)
 }
 
-// A database upgraded from version 1, 2 or 3 behaves as a new one: the whole
-// suite passes on it.
+// A database upgraded from version 1, 2, 3 or 4 behaves as a new one: the
+// whole suite passes on it.
 func TestConformanceUpgraded(t *testing.T) {
-	for name, old := range map[string]string{"version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3)} {
+	for name, old := range map[string]string{"version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3), "version4": postgres.Schema(4)} {
 		t.Run(name, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store { return openFrom(t, old) })
 		})
@@ -187,7 +187,7 @@ func describe(t *testing.T, c *pgx.Conn) []string {
 // An upgraded database ends with exactly the schema of a new one.
 func TestUpgradedSchemaIsNew(t *testing.T) {
 	schemas := map[string][]string{}
-	for name, old := range map[string]string{"new": "", "version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3)} {
+	for name, old := range map[string]string{"new": "", "version1": schemaV1, "version2": schemaV2, "version3": postgres.Schema(3), "version4": postgres.Schema(4)} {
 		d := testenv.Postgres(t)
 		if old != "" {
 			mustExec(t, connect(t, d), old)
@@ -196,7 +196,7 @@ func TestUpgradedSchemaIsNew(t *testing.T) {
 		schemas[name] = describe(t, connect(t, d))
 	}
 	want := schemas["new"]
-	for _, name := range []string{"version1", "version2", "version3"} {
+	for _, name := range []string{"version1", "version2", "version3", "version4"} {
 		got := schemas[name]
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("schema upgraded from %s differs from a new one:\n%q\nwant\n%q", name, got, want)
@@ -275,6 +275,41 @@ func TestUpgradeFromVersion3(t *testing.T) {
 		Session: store.Session{ID: "s1", UserID: "u1", Generation: 3, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
 			IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour), UserAgent: "curl/8.5.0", IP: "192.0.2.1",
 			ClientID: "web", ClientRegistration: "web@1"},
+	})
+}
+
+// A version-4 database (the last before audit events, limiter buckets and
+// capped sessions) with a user, an OAuth client, a session, an identity and a
+// marker, upgraded: everything reads back as written and still holds, and
+// the new roles work beside it; a capped creation counts the old session.
+func TestUpgradeFromVersion4(t *testing.T) {
+	d := testenv.Postgres(t)
+	c := connect(t, d)
+	mustExec(t, c, postgres.Schema(4))
+	const at = int64(4102444800123)
+	mustExec(t, c, `INSERT INTO latchkey_users (id, username, password_hash, disabled, created_at) VALUES ('u1', 'alice', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice', FALSE, $1)`, at)
+	mustExec(t, c, `INSERT INTO latchkey_clients (id, registration, secret_hash, name, created_at) VALUES ('web', 'web@1', '', 'the web app', $1)`, at)
+	mustExec(t, c, `INSERT INTO latchkey_sessions (id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, user_agent, ip, client_id, client_registration)
+		VALUES ('s1', 'u1', 3, $1, $1, $1, $2, $3, 'curl/8.5.0', '192.0.2.1', 'web', 'web@1')`, at, at+3_600_000, at+86_400_000)
+	mustExec(t, c, `INSERT INTO latchkey_identities (id, user_id, provider, subject, email, created_at) VALUES ('i1', 'u1', 'github', '583231', 'alice@example.com', $1)`, at)
+	mustExec(t, c, `INSERT INTO latchkey_markers (key, until) VALUES ('id-token-hash', $1)`, at+3_600_000)
+	db := open(t, d)
+	var v int
+	if err := c.QueryRow(t.Context(), `SELECT version FROM latchkey_schema`).Scan(&v); err != nil || v != 5 || v != postgres.SchemaVersion {
+		t.Fatalf("schema version after the upgrade = %d, %v; want 5", v, err)
+	}
+	created := time.UnixMilli(at)
+	storetest.CheckUpgradedBeforeAudit(t, db, storetest.KeptBeforeAudit{
+		Kept: storetest.Kept{
+			User:   store.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice", CreatedAt: created},
+			Client: store.Client{ID: "web", Registration: "web@1", Name: "the web app", CreatedAt: created},
+			Session: store.Session{ID: "s1", UserID: "u1", Generation: 3, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
+				IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour), UserAgent: "curl/8.5.0", IP: "192.0.2.1",
+				ClientID: "web", ClientRegistration: "web@1"},
+		},
+		Identity:    store.Identity{ID: "i1", UserID: "u1", Provider: "github", Subject: "583231", Email: "alice@example.com", CreatedAt: created},
+		Marker:      "id-token-hash",
+		MarkerUntil: created.Add(time.Hour),
 	})
 }
 

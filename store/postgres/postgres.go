@@ -27,6 +27,9 @@ var (
 	_ store.Clients    = (*DB)(nil)
 	_ store.Identities = (*DB)(nil)
 	_ store.Markers    = (*DB)(nil)
+	_ store.Audit      = (*DB)(nil)
+	_ store.Buckets    = (*DB)(nil)
+	_ store.SessionCap = (*DB)(nil)
 )
 
 // Options tune the connection pool.
@@ -138,6 +141,29 @@ var migrations = []string{
 		until BIGINT NOT NULL
 	);
 	CREATE INDEX latchkey_markers_until ON latchkey_markers (until);`,
+	// 4 → 5: audit events, and the token buckets of the rate limiter. A
+	// detail is kept as TEXT, byte for byte as written (JSONB would
+	// reformat it).
+	`CREATE TABLE latchkey_events (
+		id         TEXT PRIMARY KEY,
+		at         BIGINT NOT NULL,
+		kind       TEXT NOT NULL,
+		actor      TEXT NOT NULL DEFAULT '',
+		user_id    TEXT NOT NULL DEFAULT '',
+		session_id TEXT NOT NULL DEFAULT '',
+		ip         TEXT NOT NULL DEFAULT '',
+		user_agent TEXT NOT NULL DEFAULT '',
+		detail     TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX latchkey_events_user ON latchkey_events (user_id, at);
+	CREATE INDEX latchkey_events_at ON latchkey_events (at);
+	CREATE TABLE latchkey_buckets (
+		key        TEXT PRIMARY KEY,
+		tokens     DOUBLE PRECISION NOT NULL,
+		updated_at BIGINT NOT NULL,
+		expires_at BIGINT NOT NULL -- updated_at + Burst*Every: refilled, Purge drops it
+	);
+	CREATE INDEX latchkey_buckets_expires ON latchkey_buckets (expires_at);`,
 }
 
 // migrationLock is the advisory lock key that serialises schema set-up.
@@ -304,6 +330,9 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 	return us, nil
 }
 
+// insertSession inserts the values of sqlrow.SessionValues.
+const insertSession = `INSERT INTO latchkey_sessions (` + sqlrow.SessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+
 // CreateSession inserts x.
 func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
 	if err := sqlrow.CheckRegistration(x); err != nil {
@@ -313,7 +342,7 @@ func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
 	if err != nil {
 		return fmt.Errorf("postgres: create session: %w", err)
 	}
-	_, err = db.pool.Exec(ctx, `INSERT INTO latchkey_sessions (`+sqlrow.SessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`, vals...)
+	_, err = db.pool.Exec(ctx, insertSession, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -587,7 +616,8 @@ var sessionDead = sqlrow.EndedBefore("$3::BIGINT")
 
 // Purge deletes sessions whose EndedAt is before now-retain, walking the
 // primary key a batch at a time (there is no expiry index, see the schema),
-// feed entries whose Until has passed, and markers that have ended.
+// feed entries whose Until has passed, markers that have ended and buckets
+// that have refilled.
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
 	cut := sqlrow.Millis(now.Add(-retain))
 	total, after := 0, ""
@@ -612,16 +642,27 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 	for _, query := range []string{
 		`DELETE FROM latchkey_revocations WHERE seq IN (SELECT seq FROM latchkey_revocations WHERE until < $1 LIMIT $2)`,
 		`DELETE FROM latchkey_markers WHERE key IN (SELECT key FROM latchkey_markers WHERE until <= $1 LIMIT $2)`,
+		`DELETE FROM latchkey_buckets WHERE key IN (SELECT key FROM latchkey_buckets WHERE expires_at <= $1 LIMIT $2)`,
 	} {
-		for {
-			tag, err := db.pool.Exec(ctx, query, sqlrow.Millis(now), purgeBatch)
-			if err != nil {
-				return total, fmt.Errorf("postgres: purge: %w", err)
-			}
-			if tag.RowsAffected() < purgeBatch {
-				break
-			}
+		if _, err := db.deleteBatches(ctx, query, sqlrow.Millis(now)); err != nil {
+			return total, fmt.Errorf("postgres: purge: %w", err)
 		}
 	}
 	return total, nil
+}
+
+// deleteBatches runs query, a DELETE of at most $2 rows matching $1 = arg,
+// until it deletes fewer than purgeBatch, and returns how many it deleted.
+func (db *DB) deleteBatches(ctx context.Context, query string, arg any) (int, error) {
+	total := 0
+	for {
+		tag, err := db.pool.Exec(ctx, query, arg, purgeBatch)
+		if err != nil {
+			return total, err
+		}
+		total += int(tag.RowsAffected())
+		if tag.RowsAffected() < purgeBatch {
+			return total, nil
+		}
+	}
 }

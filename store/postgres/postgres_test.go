@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -124,5 +125,59 @@ func TestPoolSize(t *testing.T) {
 			t.Errorf("Open(MaxConns %d, %q): pool of %d, want %d", tc.opt, tc.url[strings.LastIndex(tc.url, "&"):], got, tc.want)
 		}
 		db.Close()
+	}
+}
+
+// Purge drops a bucket's row once it has refilled (Burst*Every after its last
+// spend), and not a millisecond before.
+func TestPurgeDropsRefilledBuckets(t *testing.T) {
+	d := testenv.Postgres(t)
+	db := open(t, d)
+	c := connect(t, d)
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := db.Spend(ctx, []store.Bucket{{Key: "k", Burst: 3, Every: time.Second}, {Key: "long", Burst: 3, Every: time.Minute}}, now); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM latchkey_buckets`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := db.Purge(ctx, now.Add(3*time.Second-time.Millisecond), 0); err != nil || rows() != 2 {
+		t.Fatalf("after Purge a millisecond before the bucket refilled: %d rows, %v; want 2", rows(), err)
+	}
+	if _, err := db.Purge(ctx, now.Add(3*time.Second), 0); err != nil || rows() != 1 {
+		t.Fatalf("after Purge as the bucket refilled: %d rows, %v; want 1", rows(), err)
+	}
+}
+
+// Spends of the same buckets listed in opposite orders, at once, never
+// deadlock: the statement takes the rows' locks in key order.
+func TestSpendNoDeadlock(t *testing.T) {
+	db := open(t, testenv.Postgres(t))
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		bs := make([]store.Bucket, len(keys))
+		for j, k := range keys {
+			if i%2 == 1 {
+				k = keys[len(keys)-1-j]
+			}
+			bs[j] = store.Bucket{Key: k, Burst: 1000, Every: time.Minute}
+		}
+		wg.Go(func() { errs <- db.Spend(ctx, bs, now) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("Spend = %v", err)
+		}
 	}
 }

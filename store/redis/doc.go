@@ -11,11 +11,17 @@
 // link and an unlink that keeps the last identity are each one script;
 // creating a user with an identity spans the user's slots too and is a
 // sequence that readers never see half done (see identities.go). A marker is
-// one key, checked and set by one script.
+// one key, checked and set by one script. Audit events live in one slot
+// ({audit}), so an append of a batch is one script, all or none; the
+// limiter's buckets share one slot ({rl}), so a spend from all the buckets
+// of a login is one script. The session cap keeps, in each user's slot, the
+// user's sessions by last use, and one script there counts them and picks
+// those to revoke (see sessioncap.go).
 //
 // Sessions carry a Redis expiry 25 hours past their absolute end, so expired
 // data disappears without a sweep; Purge removes revoked and idle-expired ones
-// sooner, in small SCAN batches that never block the server.
+// sooner, in small SCAN batches that never block the server. A bucket expires
+// when it has refilled; audit events stay until PurgeEvents.
 //
 // There is no schema to migrate: a hash written by an older version lacks the
 // newer fields, and the store reads them as that version meant. A session

@@ -29,6 +29,9 @@ var (
 	_ store.Clients    = (*DB)(nil)
 	_ store.Identities = (*DB)(nil)
 	_ store.Markers    = (*DB)(nil)
+	_ store.Audit      = (*DB)(nil)
+	_ store.Buckets    = (*DB)(nil)
+	_ store.SessionCap = (*DB)(nil)
 )
 
 // Options tune the client.
@@ -347,7 +350,7 @@ func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
 	if n == 0 {
 		return store.ErrExists
 	}
-	if err := db.c.SAdd(ctx, db.userSessions(x.UserID), x.ID).Err(); err != nil {
+	if err := db.indexSession(ctx, x); err != nil {
 		return fmt.Errorf("redis: create session: %w", err)
 	}
 	return nil
@@ -415,9 +418,26 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 // in byte order of ID; ids
 // whose session has expired out of Redis are dropped from the index.
 func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session, error) {
-	ids, err := db.c.SMembers(ctx, db.userSessions(userID)).Result()
+	out, err := db.sessionsOf(ctx, userID)
 	if err != nil {
 		return nil, fmt.Errorf("redis: user sessions: %w", err)
+	}
+	slices.SortFunc(out, func(a, b store.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// sessionsOf reads every stored session of the user, in no order, through
+// the user's set of session IDs; IDs whose session has expired out of Redis
+// are dropped from the user's indexes.
+func (db *DB) sessionsOf(ctx context.Context, userID string) ([]store.Session, error) {
+	ids, err := db.c.SMembers(ctx, db.userSessions(userID)).Result()
+	if err != nil {
+		return nil, err
 	}
 	cmds := make([]*goredis.MapStringStringCmd, len(ids))
 	_, err = db.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
@@ -427,26 +447,16 @@ func (db *DB) UserSessions(ctx context.Context, userID string) ([]store.Session,
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("redis: user sessions: %w", err)
+		return nil, err
 	}
 	var out []store.Session
-	var gone []any
 	for i, c := range cmds {
 		if len(c.Val()) == 0 {
-			gone = append(gone, ids[i])
+			db.unindexSession(ctx, userID, ids[i])
 			continue
 		}
 		out = append(out, toSession(c.Val()))
 	}
-	if len(gone) > 0 {
-		db.c.SRem(ctx, db.userSessions(userID), gone...)
-	}
-	slices.SortFunc(out, func(a, b store.Session) int {
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	return out, nil
 }
 
@@ -528,33 +538,44 @@ func (db *DB) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 // exactly once: calling RevokeSession again on an already revoked session
 // finishes an interrupted append.
 func (db *DB) RevokeSession(ctx context.Context, rev store.Revocation, reason string) error {
+	_, err := db.revoke(ctx, rev, reason)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("redis: revoke session: %w", err)
+	}
+	return err
+}
+
+// revoke is RevokeSession, reporting whether this call revoked the session
+// (false if it was revoked already); the caller wraps errors other than
+// store.ErrNotFound with its operation.
+func (db *DB) revoke(ctx context.Context, rev store.Revocation, reason string) (bool, error) {
 	id := rev.SessionID
 	n, err := markRevoked.Run(ctx, db.c, []string{db.sessionKey(id)}, ms(rev.At), reason).Int()
 	if err != nil {
-		return fmt.Errorf("redis: revoke session: %w", err)
+		return false, err
 	}
 	if n < 0 {
-		return store.ErrNotFound
+		return false, store.ErrNotFound
 	}
 	if n == 0 {
 		// Already revoked: make sure its feed entry exists (an earlier call may
 		// have stopped between the two steps), using the revocation time stored.
 		at, err := db.c.HGet(ctx, db.sessionKey(id), "revoked_at").Result()
 		if errors.Is(err, goredis.Nil) {
-			return store.ErrNotFound // purged in between
+			return false, store.ErrNotFound // purged in between
 		}
 		if err != nil {
-			return fmt.Errorf("redis: revoke session: %w", err)
+			return false, err
 		}
 		rev.At = fromMS(at)
 		if !rev.Until.After(rev.At) {
-			return nil
+			return false, nil
 		}
 	}
 	if err := db.append(ctx, rev, true); err != nil && !errors.Is(err, goredis.Nil) {
-		return fmt.Errorf("redis: revoke session: %w", err)
+		return false, err
 	}
-	return nil
+	return n == 1, nil
 }
 
 // RevokeToken appends a single-token entry to the feed.
@@ -745,6 +766,8 @@ func (db *DB) DeleteClient(ctx context.Context, id string) error {
 // whose Until has passed and markers that have ended (which Redis' own
 // expiry, on its clock, forgets too), scanning in small batches; and the
 // pending identities of creations that never finished (see identities.go).
+// Limiter buckets need no sweep: each expires when it has refilled
+// (buckets.go).
 func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (int, error) {
 	cut := time.UnixMilli(now.Add(-retain).UnixMilli()) // compare at the stored precision
 	var deleted atomic.Int64                            // ForEachMaster scans the masters in parallel
@@ -769,7 +792,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (i
 			}
 			if n, err := c.Del(ctx, iter.Val()).Result(); err == nil && n == 1 {
 				deleted.Add(1)
-				db.c.SRem(ctx, db.userSessions(x.UserID), x.ID)
+				db.unindexSession(ctx, x.UserID, x.ID)
 			}
 		}
 		return iter.Err()

@@ -208,3 +208,99 @@ func TestMarkerExpiresRelative(t *testing.T) {
 		}
 	}
 }
+
+// A limiter bucket expires out of Redis when it has refilled: Burst*Every
+// after its last spend, measured from the caller's now (so a spend as of an
+// earlier time, from a node whose clock is behind, keeps it longer, until
+// it has refilled from the later spend).
+func TestBucketExpiresWhenRefilled(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := []store.Bucket{{Key: "ip:192.0.2.1", Burst: 3, Every: time.Minute}}
+	pttl := func() time.Duration {
+		d, err := c.PTTL(ctx, prefix+"{rl}:ip:192.0.2.1").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	if err := db.Spend(ctx, b, now); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(); d <= 3*time.Minute-10*time.Second || d > 3*time.Minute {
+		t.Fatalf("PTTL of a bucket of 3 tokens a minute = %v, want about 3 minutes", d)
+	}
+	if err := db.Spend(ctx, b, now.Add(-10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if d := pttl(); d <= 3*time.Minute || d > 3*time.Minute+10*time.Second {
+		t.Fatalf("PTTL after a spend as of 10 s earlier = %v, want about 3 minutes 10 s", d)
+	}
+}
+
+// Sessions stored before the per-user index of capped sessions existed (a
+// hash and an entry in the user's set, as an older version wrote them) count
+// against the cap from the first capped creation on.
+func TestSessionCapCountsOlderSessions(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, id := range []string{"o3", "o1", "o2"} { // last used 3, 1 and 2 minutes ago
+		at := fmt.Sprint(now.Add(-time.Duration([]int{3, 1, 2}[i]) * time.Minute).UnixMilli())
+		end := fmt.Sprint(now.Add(time.Hour).UnixMilli())
+		if err := c.HSet(ctx, prefix+"s:{s:"+id+"}", "id", id, "user_id", "u1", "generation", "0", "rotated_at", at, "created_at", at,
+			"last_used_at", at, "idle_expires_at", end, "expires_at", end, "revoked_at", "0", "revoke_reason", "",
+			"user_agent", "", "ip", "", "client_id", "", "client_registration", "").Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SAdd(ctx, prefix+"us:{u:u1}", id).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	revoked, err := db.CreateSessionCapped(ctx, store.Session{ID: "new", UserID: "u1", RotatedAt: now, CreatedAt: now, LastUsedAt: now,
+		IdleExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(time.Hour)}, 2, "session_limit", now.Add(time.Hour))
+	if err != nil || fmt.Sprint(revoked) != "[o3 o2]" {
+		t.Fatalf("CreateSessionCapped(under a cap of 2, beside 3 older sessions) = %q, %v; want [o3 o2]", revoked, err)
+	}
+	for _, id := range []string{"o1", "new"} {
+		if x, err := db.Session(ctx, id); err != nil || !x.Live(now) {
+			t.Fatalf("Session(%s) = %+v, %v; want it live", id, x, err)
+		}
+	}
+}
+
+// A session that a concurrent capped creation has popped from the user's
+// index (and is revoking) is not counted again by a creation that read it
+// as live before the pop: that one only refreshes sessions still indexed,
+// so it revokes nothing more.
+func TestSessionCapPoppedNotCountedAgain(t *testing.T) {
+	u := testenv.Redis(t)
+	db := open(t, u)
+	c, prefix := rawClient(t, u)
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	create := func(id string, limit int) []string {
+		t.Helper()
+		at := now.Add(time.Duration(len(id)) * time.Second)
+		revoked, err := db.CreateSessionCapped(ctx, store.Session{ID: id, UserID: "u1", RotatedAt: at, CreatedAt: at, LastUsedAt: at,
+			IdleExpiresAt: at.Add(time.Hour), ExpiresAt: at.Add(time.Hour)}, limit, "session_limit", at.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return revoked
+	}
+	create("s", 10)
+	create("ss", 10)
+	// As if another creation had just popped s, and not yet revoked it.
+	if err := c.ZRem(ctx, prefix+"ul:{u:u1}", "s").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if revoked := create("sss", 2); len(revoked) != 0 {
+		t.Fatalf("CreateSessionCapped(under a cap of 2, beside a popped session and one other) revoked %q, want none", revoked)
+	}
+}

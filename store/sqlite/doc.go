@@ -12,8 +12,9 @@
 //
 // Two processes may share the file, as during a rolling restart, and behave as
 // one store: rotating a session is a single conditional UPDATE … RETURNING, and
-// revoking one is a single IMMEDIATE transaction, so SQLite's file locks make
-// both atomic across processes. Every pooled connection runs with WAL,
+// revoking one, appending audit events, spending from the limiter's buckets
+// and creating a session under a cap are each a single IMMEDIATE transaction,
+// so SQLite's file locks make all of them atomic across processes. Every pooled connection runs with WAL,
 // synchronous=NORMAL, foreign keys on and a busy timeout, so a writer waits for
 // another process's write instead of failing.
 //

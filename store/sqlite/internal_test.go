@@ -77,7 +77,7 @@ func TestSchemaVersion(t *testing.T) {
 	if v != len(migrations) {
 		t.Fatalf("user_version = %d, want %d", v, len(migrations))
 	}
-	for _, index := range []string{"sessions_user", "revocations_until", "identities_user", "markers_until"} {
+	for _, index := range []string{"sessions_user", "revocations_until", "identities_user", "markers_until", "events_user", "events_at", "buckets_expires"} {
 		var n int
 		if err := d.r.QueryRowContext(t.Context(), `SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?`, index).Scan(&n); err != nil || n != 1 {
 			t.Errorf("index %s: %d, %v", index, n, err)
@@ -276,4 +276,28 @@ func BenchmarkSession(b *testing.B) {
 			}
 		})
 	})
+}
+
+// Purge drops a bucket's row once it has refilled (Burst*Every after its last
+// spend), and not a millisecond before.
+func TestPurgeDropsRefilledBuckets(t *testing.T) {
+	d := openTB(t)
+	ctx := t.Context()
+	now := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := d.Spend(ctx, []store.Bucket{{Key: "k", Burst: 3, Every: time.Second}, {Key: "long", Burst: 3, Every: time.Minute}}, now); err != nil {
+		t.Fatal(err)
+	}
+	rows := func() int {
+		var n int
+		if err := d.r.QueryRowContext(ctx, `SELECT count(*) FROM buckets`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if _, err := d.Purge(ctx, now.Add(3*time.Second-time.Millisecond), 0); err != nil || rows() != 2 {
+		t.Fatalf("after Purge a millisecond before the bucket refilled: %d rows, %v; want 2", rows(), err)
+	}
+	if _, err := d.Purge(ctx, now.Add(3*time.Second), 0); err != nil || rows() != 1 {
+		t.Fatalf("after Purge as the bucket refilled: %d rows, %v; want 1", rows(), err)
+	}
 }

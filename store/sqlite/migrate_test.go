@@ -38,10 +38,10 @@ func oldFile(t *testing.T, v int, setup ...string) string {
 	return path
 }
 
-// A database upgraded from version 1, 2 or 3 behaves as a new one: the whole
-// suite passes on it.
+// A database upgraded from version 1, 2, 3 or 4 behaves as a new one: the
+// whole suite passes on it.
 func TestConformanceUpgraded(t *testing.T) {
-	for _, v := range []int{1, 2, 3} {
+	for _, v := range []int{1, 2, 3, 4} {
 		t.Run(fmt.Sprint("version", v), func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store {
 				d, err := Open(t.Context(), oldFile(t, v))
@@ -65,7 +65,7 @@ func TestUpgradedSchemaIsNew(t *testing.T) {
 		return s
 	}
 	want := schema(openTB(t))
-	for _, v := range []int{1, 2, 3} {
+	for _, v := range []int{1, 2, 3, 4} {
 		d, err := Open(t.Context(), oldFile(t, v))
 		if err != nil {
 			t.Fatal(err)
@@ -160,5 +160,43 @@ func TestUpgradeFromVersion3(t *testing.T) {
 		Session: store.Session{ID: "s1", UserID: "u1", Generation: 3, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
 			IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour), UserAgent: "curl/8.5.0", IP: "192.0.2.1",
 			ClientID: "web", ClientRegistration: "web@1"},
+	})
+}
+
+// A version-4 database (the last before audit events, limiter buckets and
+// capped sessions) with a user, an OAuth client, a session, an identity and a
+// marker, upgraded: everything reads back as written and still holds, and
+// the new roles work beside it; a capped creation counts the old session.
+func TestUpgradeFromVersion4(t *testing.T) {
+	const at = int64(4102444800123)
+	path := oldFile(t, 4,
+		fmt.Sprintf(`INSERT INTO users (id, username, password_hash, disabled, created_at) VALUES ('u1', 'alice', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice', 0, %d)`, at),
+		fmt.Sprintf(`INSERT INTO clients (id, registration, secret_hash, name, created_at) VALUES ('web', 'web@1', '', 'the web app', %d)`, at),
+		fmt.Sprintf(`INSERT INTO sessions (id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at, user_agent, ip, client_id, client_registration)
+			VALUES ('s1', 'u1', 3, %d, %d, %d, %d, %d, 'curl/8.5.0', '192.0.2.1', 'web', 'web@1')`, at, at, at, at+3_600_000, at+86_400_000),
+		fmt.Sprintf(`INSERT INTO identities (id, user_id, provider, subject, email, created_at) VALUES ('i1', 'u1', 'github', '583231', 'alice@example.com', %d)`, at),
+		fmt.Sprintf(`INSERT INTO markers (key, until) VALUES ('id-token-hash', %d)`, at+3_600_000),
+	)
+	d, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var v int
+	if err := d.r.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&v); err != nil || v != 5 || v != len(migrations) {
+		t.Fatalf("user_version after the upgrade = %d, %v; want 5", v, err)
+	}
+	created := time.UnixMilli(at)
+	storetest.CheckUpgradedBeforeAudit(t, d, storetest.KeptBeforeAudit{
+		Kept: storetest.Kept{
+			User:   store.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$hash-of-alice", CreatedAt: created},
+			Client: store.Client{ID: "web", Registration: "web@1", Name: "the web app", CreatedAt: created},
+			Session: store.Session{ID: "s1", UserID: "u1", Generation: 3, RotatedAt: created, CreatedAt: created, LastUsedAt: created,
+				IdleExpiresAt: created.Add(time.Hour), ExpiresAt: created.Add(24 * time.Hour), UserAgent: "curl/8.5.0", IP: "192.0.2.1",
+				ClientID: "web", ClientRegistration: "web@1"},
+		},
+		Identity:    store.Identity{ID: "i1", UserID: "u1", Provider: "github", Subject: "583231", Email: "alice@example.com", CreatedAt: created},
+		Marker:      "id-token-hash",
+		MarkerUntil: created.Add(time.Hour),
 	})
 }

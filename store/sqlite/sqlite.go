@@ -39,6 +39,9 @@ var (
 	_ store.Clients    = (*DB)(nil)
 	_ store.Identities = (*DB)(nil)
 	_ store.Markers    = (*DB)(nil)
+	_ store.Audit      = (*DB)(nil)
+	_ store.Buckets    = (*DB)(nil)
+	_ store.SessionCap = (*DB)(nil)
 )
 
 // busyTimeout is how long a write waits for another process's write lock.
@@ -125,6 +128,27 @@ var migrations = []string{
 		until INTEGER NOT NULL
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX markers_until ON markers (until);`,
+	// 4 → 5: audit events, and the token buckets of the rate limiter.
+	`CREATE TABLE events (
+		id         TEXT PRIMARY KEY,
+		at         INTEGER NOT NULL,
+		kind       TEXT NOT NULL,
+		actor      TEXT NOT NULL DEFAULT '',
+		user_id    TEXT NOT NULL DEFAULT '',
+		session_id TEXT NOT NULL DEFAULT '',
+		ip         TEXT NOT NULL DEFAULT '',
+		user_agent TEXT NOT NULL DEFAULT '',
+		detail     TEXT NOT NULL DEFAULT ''
+	) STRICT;
+	CREATE INDEX events_user ON events (user_id, at);
+	CREATE INDEX events_at ON events (at);
+	CREATE TABLE buckets (
+		key        TEXT PRIMARY KEY,
+		tokens     REAL NOT NULL,
+		updated_at INTEGER NOT NULL,
+		expires_at INTEGER NOT NULL -- updated_at + Burst*Every: refilled, Purge drops it
+	) STRICT, WITHOUT ROWID;
+	CREATE INDEX buckets_expires ON buckets (expires_at);`,
 }
 
 // Open opens the SQLite database file at path, creating it (readable by its
@@ -386,6 +410,9 @@ func collect[T any](rows *sql.Rows, scan func(sqlrow.Scanner) (T, error)) ([]T, 
 	return out, rows.Err()
 }
 
+// insertSession inserts the values of sqlrow.SessionValues.
+const insertSession = `INSERT INTO sessions (` + sqlrow.SessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
 // CreateSession inserts x; store.ErrExists if its ID is taken.
 func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
 	if err := sqlrow.CheckRegistration(x); err != nil {
@@ -395,7 +422,7 @@ func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create session: %w", err)
 	}
-	_, err = d.w.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, vals...)
+	_, err = d.w.ExecContext(ctx, insertSession, vals...)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -476,28 +503,39 @@ func (d *DB) revokeSession(ctx context.Context, id, reason string, rev store.Rev
 		return err
 	}
 	defer tx.Rollback()
+	if _, err := revokeIn(ctx, tx, id, reason, rev); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// revokeIn marks session id revoked at rev.At with reason and appends its
+// feed entry, inside tx, and reports whether it did: false if the session was
+// revoked already (the first revocation stands), store.ErrNotFound if there
+// is no such session.
+func revokeIn(ctx context.Context, tx *sql.Tx, id, reason string, rev store.Revocation) (bool, error) {
 	res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at = 0`, sqlrow.Millis(rev.At), reason, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if n == 0 {
 		var exists bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`, id).Scan(&exists); err != nil {
-			return err
+			return false, err
 		}
 		if !exists {
-			return store.ErrNotFound
+			return false, store.ErrNotFound
 		}
-		return nil // revoked already: the first revocation stands
+		return false, nil
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (session_id, at, until) VALUES (?, ?, ?)`, id, sqlrow.Millis(rev.At), sqlrow.Millis(rev.Until)); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Commit()
+	return true, nil
 }
 
 // RevokeToken appends rev, an entry revoking one access token, to the feed.
@@ -628,8 +666,8 @@ func (d *DB) DeleteClient(ctx context.Context, id string) error {
 }
 
 // Purge deletes the sessions whose EndedAt is before now-retain, the feed
-// entries whose Until is before now and the markers that have ended, a batch
-// at a time: a read
+// entries whose Until is before now, the markers that have ended and the
+// buckets that have refilled, a batch at a time: a read
 // finds the next batch of sessions, without the write lock, and a short write
 // deletes them, checking the condition again. It returns how many sessions it
 // deleted.
@@ -684,8 +722,9 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 	for _, query := range []string{
 		`DELETE FROM revocations WHERE seq IN (SELECT seq FROM revocations WHERE until < ?1 LIMIT ?2)`,
 		`DELETE FROM markers WHERE key IN (SELECT key FROM markers WHERE until <= ?1 LIMIT ?2)`,
+		`DELETE FROM buckets WHERE key IN (SELECT key FROM buckets WHERE expires_at <= ?1 LIMIT ?2)`,
 	} {
-		if err := d.deleteBatches(ctx, query, sqlrow.Millis(now)); err != nil {
+		if _, err := d.deleteBatches(ctx, query, sqlrow.Millis(now)); err != nil {
 			return deleted, fmt.Errorf("sqlite: purge: %w", err)
 		}
 	}
@@ -693,19 +732,22 @@ func (d *DB) Purge(ctx context.Context, now time.Time, retain time.Duration) (in
 }
 
 // deleteBatches runs query, a DELETE of at most ?2 rows matching ?1 = arg,
-// until it deletes fewer than purgeBatch: each run is a short write.
-func (d *DB) deleteBatches(ctx context.Context, query string, arg any) error {
+// until it deletes fewer than purgeBatch: each run is a short write. It
+// returns how many rows it deleted.
+func (d *DB) deleteBatches(ctx context.Context, query string, arg any) (int, error) {
+	total := 0
 	for {
 		res, err := d.w.ExecContext(ctx, query, arg, purgeBatch)
 		if err != nil {
-			return err
+			return total, err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return err
+			return total, err
 		}
+		total += int(n)
 		if n < purgeBatch {
-			return nil
+			return total, nil
 		}
 	}
 }

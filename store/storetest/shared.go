@@ -16,6 +16,9 @@ func RunShared(t *testing.T, open func(t *testing.T) (store.Store, store.Store))
 	t.Run("RotateContention", func(t *testing.T) { sharedRotateContention(t, open) })
 	t.Run("RevocationVisible", func(t *testing.T) { sharedRevocationVisible(t, open) })
 	t.Run("Markers", func(t *testing.T) { sharedMarkers(t, open) })
+	t.Run("Audit", func(t *testing.T) { sharedAudit(t, open) })
+	t.Run("Buckets", func(t *testing.T) { sharedBuckets(t, open) })
+	t.Run("SessionCap", func(t *testing.T) { sharedSessionCap(t, open) })
 }
 
 // sharedRotateContention: 32 goroutines per handle rotate the same generation

@@ -5,8 +5,10 @@
 //
 // First implement the core, [store.Store]: sessions, revocations, keys, Ping,
 // Purge and Close — what the token logic needs. Then add the roles the backend
-// offers ([store.Users], [store.Clients], [store.Identities], [store.Markers]),
-// each by implementing its small interface on the same type; nothing registers them. Then run the suite. A
+// offers ([store.Users], [store.Clients], [store.Identities], [store.Markers],
+// [store.Audit], [store.Buckets]) and the capabilities it has
+// ([store.SessionCap]), each by implementing its small interface on the same
+// type; nothing registers them. Then run the suite. A
 // backend's test is a few lines:
 //
 //	func TestConformance(t *testing.T) {
@@ -22,7 +24,8 @@
 //
 // Run runs the core cases, then, for every role the opened store implements
 // (found by type assertion), that role's cases as subtests named for the role
-// ("Users/CreateUserRoundTrip", "Clients/…", "Identities/…", "Markers/…");
+// ("Users/CreateUserRoundTrip", "Clients/…", "Identities/…", "Markers/…",
+// "Audit/…", "Buckets/…", "SessionCap/…");
 // it logs a line for a role the store does not offer. A store meant to be shared by several nodes also calls
 // [RunShared] with two handles on one underlying store.
 //
@@ -151,6 +154,52 @@ var markersCases = []struct {
 	{"CanceledContext", markersCanceledContext},
 }
 
+// auditCases are the cases of the Audit role.
+var auditCases = []struct {
+	name string
+	fn   func(t *testing.T, a store.Audit)
+}{
+	{"AppendEventsRoundTrip", appendEventsRoundTrip},
+	{"AppendEventsAllOrNothing", appendEventsAllOrNothing},
+	{"EventsNewestFirst", eventsNewestFirst},
+	{"EventsFilter", eventsFilter},
+	{"PurgeEvents", purgeEvents},
+	{"AppendEventsContention", appendEventsContention},
+	{"CanceledContext", auditCanceledContext},
+}
+
+// bucketsCases are the cases of the Buckets role; they get the core too,
+// for Purge.
+var bucketsCases = []struct {
+	name string
+	fn   func(t *testing.T, b store.Buckets, s store.Store)
+}{
+	{"SpendExhaustsBurst", spendExhaustsBurst},
+	{"SpendRefills", spendRefills},
+	{"WaitExact", waitExact},
+	{"WaitReadOnly", waitReadOnly},
+	{"ForgetResets", forgetResets},
+	{"SpendContention", spendContention},
+	{"PurgeBuckets", purgeBuckets},
+	{"Invalid", bucketsInvalid},
+	{"CanceledContext", bucketsCanceledContext},
+}
+
+// sessionCapCases are the cases of the SessionCap capability; they get the
+// core too, whose sessions it caps.
+var sessionCapCases = []struct {
+	name string
+	fn   func(t *testing.T, c store.SessionCap, s store.Store)
+}{
+	{"RevokesLeastRecentlyUsed", capRevokesLeastRecentlyUsed},
+	{"TiesByID", capTiesByID},
+	{"CountsOnlyLive", capCountsOnlyLive},
+	{"Refusals", capRefusals},
+	{"Contention", capConcurrent},
+	{"RacesRevokeSession", capRacesRevokeSession},
+	{"CanceledContext", capCanceledContext},
+}
+
 // Run runs the conformance suite against the backend that open creates: the
 // core cases, then the cases of every role the store implements. open must
 // return a fresh, empty store for every call and register its own t.Cleanup
@@ -208,5 +257,38 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		})
 	} else {
 		t.Logf("%T does not offer the Markers role: its cases are not run", probe)
+	}
+	if _, ok := probe.(store.Audit); ok {
+		t.Run("Audit", func(t *testing.T) {
+			for _, tc := range auditCases {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t).(store.Audit)) })
+			}
+		})
+	} else {
+		t.Logf("%T does not offer the Audit role: its cases are not run", probe)
+	}
+	if _, ok := probe.(store.Buckets); ok {
+		t.Run("Buckets", func(t *testing.T) {
+			for _, tc := range bucketsCases {
+				t.Run(tc.name, func(t *testing.T) {
+					s := open(t)
+					tc.fn(t, s.(store.Buckets), s)
+				})
+			}
+		})
+	} else {
+		t.Logf("%T does not offer the Buckets role: its cases are not run", probe)
+	}
+	if _, ok := probe.(store.SessionCap); ok {
+		t.Run("SessionCap", func(t *testing.T) {
+			for _, tc := range sessionCapCases {
+				t.Run(tc.name, func(t *testing.T) {
+					s := open(t)
+					tc.fn(t, s.(store.SessionCap), s)
+				})
+			}
+		})
+	} else {
+		t.Logf("%T does not offer store.SessionCap: its cases are not run", probe)
 	}
 }

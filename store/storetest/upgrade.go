@@ -127,7 +127,11 @@ func CheckUpgradedKept(t *testing.T, s store.Store, k Kept) {
 	}
 	id := store.Identity{ID: "upgraded-identity", UserID: k.User.ID, Provider: "google", Subject: "sub-upgraded", CreatedAt: at}
 	must(t, ids.LinkIdentity(ctx, id))
-	wantUserIdentities(t, ids, k.User.ID, id.ID)
+	linked, err := ids.UserIdentities(ctx, k.User.ID)
+	must(t, err)
+	if len(linked) == 0 || linked[len(linked)-1].ID != id.ID {
+		t.Errorf("UserIdentities(%q) after linking %s = %+v, want it last (the newest)", k.User.ID, id.ID, linked)
+	}
 	wantIdentity(t, ids, id)
 	ms, ok := s.(store.Markers)
 	if !ok {
@@ -135,4 +139,50 @@ func CheckUpgradedKept(t *testing.T, s store.Store, k Kept) {
 	}
 	must(t, ms.Mark(ctx, "upgraded", at, at.Add(time.Minute)))
 	wantErr(t, "Mark(upgraded) again", ms.Mark(ctx, "upgraded", at, at.Add(time.Minute)), store.ErrExists)
+}
+
+// KeptBeforeAudit is what a backend's own upgrade test wrote before audit
+// events, limiter buckets and capped sessions existed, for
+// CheckUpgradedBeforeAudit: what Kept says, an identity of that user, and a
+// marker of Marker until MarkerUntil, after Session.CreatedAt plus a minute.
+type KeptBeforeAudit struct {
+	Kept
+	Identity    store.Identity
+	Marker      string
+	MarkerUntil time.Time
+}
+
+// CheckUpgradedBeforeAudit checks s, a store opened on data written before
+// audit events, limiter buckets and capped sessions existed, against k: what
+// CheckUpgradedKept checks, the identity and the marker still hold, and the
+// new roles work beside the old data: events are appended and read, a
+// bucket is spent from, and a capped creation counts the old session,
+// revoking it under a cap of 1.
+func CheckUpgradedBeforeAudit(t *testing.T, s store.Store, k KeptBeforeAudit) {
+	t.Helper()
+	CheckUpgradedKept(t, s, k.Kept)
+	ctx := t.Context()
+	at := k.Session.CreatedAt.Add(2 * time.Second)
+	wantIdentity(t, s.(store.Identities), k.Identity)
+	wantErr(t, "Mark("+k.Marker+") written before the upgrade", s.(store.Markers).Mark(ctx, k.Marker, at, at.Add(time.Minute)), store.ErrExists)
+
+	a, ok := s.(store.Audit)
+	if !ok {
+		t.Fatalf("%T does not offer the Audit role", s)
+	}
+	must(t, a.AppendEvents(ctx, []store.Event{event("upgraded-event", k.User.ID, at)}))
+	wantEvents(t, a, store.EventFilter{UserID: k.User.ID}, "upgraded-event")
+	b, ok := s.(store.Buckets)
+	if !ok {
+		t.Fatalf("%T does not offer the Buckets role", s)
+	}
+	one := store.Bucket{Key: "upgraded", Burst: 1, Every: time.Minute}
+	must(t, b.Spend(ctx, []store.Bucket{one}, at))
+	wantWait(t, b, at, time.Minute, one)
+	c, ok := s.(store.SessionCap)
+	if !ok {
+		t.Fatalf("%T does not offer store.SessionCap", s)
+	}
+	createCapped(t, c, session("upgraded-session", k.User.ID, at), 1, at.Add(time.Hour), k.Session.ID)
+	wantLive(t, s, k.User.ID, at, "upgraded-session")
 }

@@ -206,3 +206,20 @@ func Identity(row Scanner) (store.Identity, error) {
 func IdentityValues(id store.Identity) []any {
 	return []any{id.ID, id.UserID, id.Provider, id.Subject, id.Email, Millis(id.CreatedAt)}
 }
+
+// EventColumns are the columns Event reads, in order.
+const EventColumns = `id, at, kind, actor, user_id, session_id, ip, user_agent, detail`
+
+// Event reads a row of EventColumns.
+func Event(row Scanner) (store.Event, error) {
+	var e store.Event
+	var at int64
+	err := row.Scan(&e.ID, &at, &e.Kind, &e.Actor, &e.UserID, &e.SessionID, &e.IP, &e.UserAgent, &e.Detail)
+	e.At = Time(at)
+	return e, err
+}
+
+// EventValues are e's values in the order of EventColumns.
+func EventValues(e store.Event) []any {
+	return []any{e.ID, Millis(e.At), e.Kind, e.Actor, e.UserID, e.SessionID, e.IP, e.UserAgent, e.Detail}
+}
