@@ -20,6 +20,9 @@ const (
 	DefaultSessionLifetime = 90 * 24 * time.Hour
 	DefaultReuseGrace      = 10 * time.Second
 	DefaultRevocationDelay = time.Second
+	// DefaultMaxSessions is the number of live sessions a user may have;
+	// a login beyond it ends the least recently used.
+	DefaultMaxSessions = 100
 	// ExpiredRetention is how long expired and revoked sessions are remembered,
 	// so that their tokens are answered "expired" or "revoked", not "invalid".
 	ExpiredRetention = 24 * time.Hour
@@ -76,6 +79,12 @@ type Config struct {
 	// Logger receives operational messages; nil discards them. Nothing secret
 	// is ever logged.
 	Logger *slog.Logger
+	// MaxSessions caps the live sessions of one user: the login beyond it ends
+	// the user's least recently used session (reason session_limit). Zero
+	// means DefaultMaxSessions; negative means no cap. With a store that
+	// offers store.SessionCap the cap holds atomically under concurrent
+	// logins on every node; otherwise it is enforced just after each login.
+	MaxSessions int
 	// Observer is told of every login, refresh, verification, revocation,
 	// detected reuse and store call, for metrics and audit trails (see
 	// package metrics and package audit); nil tells nobody.
@@ -142,6 +151,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
 		return fmt.Errorf("latchkey: Leeway %v is outside 0..5m", c.Leeway)
+	}
+	switch {
+	case c.MaxSessions == 0:
+		c.MaxSessions = DefaultMaxSessions
+	case c.MaxSessions < 0:
+		c.MaxSessions = 0
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -23,6 +23,26 @@ const (
 	EventFeed    EventKind = "feed"           // a poll of the revocation feed; Duration is how far behind this node is
 )
 
+// The kinds of event the token server (package server) reports to its
+// Config.Observer.
+const (
+	// EventSignIn is a sign-in attempt through a grant: Outcome
+	// OutcomeSuccess or OutcomeFailure (Message says why), Grant, and the
+	// user when known.
+	EventSignIn EventKind = "sign_in"
+	// EventRateLimited is an attempt refused by the login rate limit.
+	EventRateLimited EventKind = "rate_limited"
+	// EventPasswordChanged is a password change; the user's other sessions end.
+	EventPasswordChanged EventKind = "password_changed"
+	// EventUserCreated is a new account: registration or a provider sign-up
+	// (Message names the provider).
+	EventUserCreated EventKind = "user_created"
+	// EventIdentityLinked and EventIdentityUnlinked are links to provider
+	// identities made and removed; Message names the provider.
+	EventIdentityLinked   EventKind = "identity_linked"
+	EventIdentityUnlinked EventKind = "identity_unlinked"
+)
+
 // Outcomes of refreshes and verifications (Event.Outcome).
 const (
 	OutcomeOK          = "ok"          // a verified access token
@@ -33,6 +53,8 @@ const (
 	OutcomeRevoked     = "revoked"     // a revoked token or session
 	OutcomeInvalid     = "invalid"     // anything else the caller got wrong
 	OutcomeUnavailable = "unavailable" // the store did not answer
+	OutcomeSuccess     = "success"     // a sign-in that found its user
+	OutcomeFailure     = "failure"     // a sign-in with wrong credentials
 )
 
 // Event is one thing latchkey did, for metrics and audit trails. Only the
@@ -100,11 +122,11 @@ func (a *Auth) observe(ctx context.Context, e Event) {
 
 // outcome classifies the error of a refresh or a verification.
 func outcome(err error) string {
+	if err == nil {
+		return OutcomeOK
+	}
 	var e *Error
 	if !errors.As(err, &e) {
-		if err == nil {
-			return OutcomeOK
-		}
 		return OutcomeInvalid
 	}
 	switch e.Code {

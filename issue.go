@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +83,7 @@ func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tok
 		ClientID:           opt.Client.ID,
 		ClientRegistration: opt.Client.Registration,
 	}
-	if err := a.st.CreateSession(ctx, s); err != nil {
+	if err := a.createSession(ctx, s); err != nil {
 		return nil, unavailable(err)
 	}
 	a.observe(ctx, Event{Kind: EventLogin, At: now, UserID: userID, SessionID: s.ID, ClientID: s.ClientID, IP: s.IP, UserAgent: s.UserAgent})
@@ -166,4 +168,68 @@ func randomID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// createSession stores s under the per-user cap: atomically with a store
+// that offers store.SessionCap, otherwise by ending the least recently used
+// sessions just after.
+func (a *Auth) createSession(ctx context.Context, s store.Session) error {
+	max := a.cfg.MaxSessions
+	if max <= 0 {
+		return a.st.CreateSession(ctx, s)
+	}
+	var ended []string
+	if capper, ok := a.cfg.Store.(store.SessionCap); ok {
+		var err error
+		if ended, err = capper.CreateSessionCapped(ctx, s, max, string(ReasonSessionLimit), a.revocationUntil(s.CreatedAt)); err != nil {
+			return err
+		}
+		for _, sid := range ended {
+			a.revoked.add(store.Revocation{SessionID: sid, At: s.CreatedAt, Until: a.revocationUntil(s.CreatedAt)})
+		}
+	} else {
+		if err := a.st.CreateSession(ctx, s); err != nil {
+			return err
+		}
+		ss, err := a.st.UserSessions(ctx, s.UserID)
+		if err != nil {
+			return nil // the session exists; the cap is enforced at the next login
+		}
+		ended = leastRecentlyUsed(ss, max, s.ID, s.CreatedAt)
+		for _, sid := range ended {
+			if err := a.revokeSession(ctx, s.UserID, sid, ReasonSessionLimit, s.CreatedAt); err != nil && !errors.Is(err, store.ErrNotFound) {
+				a.cfg.Logger.Warn("ending a session beyond the cap failed", "session", sid, "err", err)
+			}
+		}
+		return nil
+	}
+	for _, sid := range ended {
+		a.observe(ctx, Event{Kind: EventRevoke, At: s.CreatedAt, Reason: ReasonSessionLimit, Actor: ReasonSessionLimit.actor(), UserID: s.UserID, SessionID: sid})
+	}
+	return nil
+}
+
+// leastRecentlyUsed lists the live sessions of ss but keep beyond the
+// max-1 most recently used (keep, the new one, makes max), at now.
+func leastRecentlyUsed(ss []store.Session, max int, keep string, now time.Time) []string {
+	var live []store.Session
+	for _, s := range ss {
+		if s.ID != keep && s.Live(now) {
+			live = append(live, s)
+		}
+	}
+	if len(live) <= max-1 {
+		return nil
+	}
+	slices.SortFunc(live, func(x, y store.Session) int {
+		if c := x.LastUsedAt.Compare(y.LastUsedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	var out []string
+	for _, s := range live[:len(live)-(max-1)] {
+		out = append(out, s.ID)
+	}
+	return out
 }

@@ -21,6 +21,7 @@ const (
 	ReasonReused          Reason = "reused"           // an older refresh token of the session was replayed
 	ReasonPasswordChanged Reason = "password_changed" // the user changed the password from another session
 	ReasonAdmin           Reason = "admin"            // an operator ended it (CLI, a disabled account)
+	ReasonSessionLimit    Reason = "session_limit"    // the user's least recently used session, ended by a login beyond MaxSessions
 )
 
 // RevokeOptions selects the sessions Revoke ends, and says why.
@@ -168,7 +169,7 @@ func (r Reason) actor() string {
 	switch r {
 	case ReasonAdmin:
 		return "admin"
-	case ReasonReused:
+	case ReasonReused, ReasonSessionLimit:
 		return "system"
 	}
 	return "user"

@@ -36,8 +36,7 @@ func Example() {
 	robot, _ := accounts.Register(ctx, "robot", "an unused long password")
 
 	apiKey := grant.Grant{
-		Name:    "api_key",
-		Account: func(p grant.Params) string { return "api_key" },
+		Name: "api_key",
 		Resolve: func(ctx context.Context, r grant.Request) (grant.User, error) {
 			if subtle.ConstantTimeCompare([]byte(r.Params.Get("key")), []byte("k-123")) != 1 {
 				return grant.User{}, latchkey.ErrInvalidCredentials.WithMessage("Unknown API key.")

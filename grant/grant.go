@@ -60,14 +60,23 @@ type Grant struct {
 	OAuthType string
 	// Account names the account an attempt is for, whose failures the login
 	// rate limit counts across addresses (a normalised username, say); nil or
-	// "" limits the attempt by the client's address alone.
+	// "" limits the attempt by the client's address alone. The limit keeps
+	// each grant's accounts apart, so no grant's attempts drain another's.
 	Account func(Params) string
+	// Fresh marks the sessions the grant starts as fresh: their first access
+	// token passes RequireFresh guards (a password change, linking an
+	// identity). Only a grant in which the user has just proved who they are
+	// interactively should set it; the built-in password and provider
+	// grants do, an API key should not.
+	Fresh bool
 	// Resolve checks the credentials and returns the user they belong to. It
 	// fails with a *latchkey.Error: latchkey.ErrInvalidCredentials or
 	// latchkey.ErrInvalidToken (with a message saying which check failed) for
 	// credentials that are wrong, which the rate limit counts as a failed
 	// attempt; latchkey.ErrInvalidRequest for a malformed request;
-	// latchkey.ErrUnavailable when something it depends on is down.
+	// latchkey.ErrUnavailable when something it depends on is down. With
+	// wrong credentials it may still return the ID of the account they were
+	// for: it goes to that account's audit trail, never into the answer.
 	Resolve func(ctx context.Context, r Request) (User, error)
 }
 

@@ -34,8 +34,15 @@ type Config struct {
 	// DefaultAlgorithms. Only asymmetric ones are allowed.
 	Algorithms []string
 	// Leeway is the clock skew tolerated on exp, iat and nbf; zero means
-	// DefaultLeeway. At most MaxLeeway.
+	// DefaultLeeway, negative none. At most MaxLeeway.
 	Leeway time.Duration
+	// RawNonce says the provider's native SDK puts the app's nonce in the
+	// token as it is; by default (as Apple's and Google's SDKs are used) the
+	// token carries its hex SHA-256 and the app sends latchkey the nonce
+	// itself, which then never appears in the token. Only one form is
+	// accepted: accepting the token's own nonce back would let anyone
+	// holding the token pass the check.
+	RawNonce bool
 }
 
 // Defaults and bounds.
@@ -77,11 +84,13 @@ func (c *Config) check() error {
 			return fmt.Errorf("provider %s: algorithm %q is not an asymmetric JWS algorithm (allowed: %s)", c.Name, a, strings.Join(DefaultAlgorithms(), ", "))
 		}
 	}
-	if c.Leeway == 0 {
+	switch {
+	case c.Leeway == 0:
 		c.Leeway = DefaultLeeway
-	}
-	if c.Leeway < 0 || c.Leeway > MaxLeeway {
-		return fmt.Errorf("provider %s: leeway %s is not between 0 and %s", c.Name, c.Leeway, MaxLeeway)
+	case c.Leeway < 0:
+		c.Leeway = 0
+	case c.Leeway > MaxLeeway:
+		return fmt.Errorf("provider %s: leeway %s is longer than %s", c.Name, c.Leeway, MaxLeeway)
 	}
 	return nil
 }
@@ -116,7 +125,7 @@ func loopback(host string) bool {
 
 // ParseFlag reads one --provider value:
 //
-//	NAME=ISSUER_URL,client_id=ID[,client_id=ID2][,client_secret=SECRET|client_secret_file=PATH][,leeway=DURATION]
+//	NAME=ISSUER_URL,client_id=ID[,client_id=ID2][,client_secret=SECRET|client_secret_file=PATH][,leeway=DURATION][,nonce=hashed|raw]
 //
 // A value that cannot work (a bad name or URL, no client id, an unknown key,
 // an unreadable secret file) is an error that says what to change.
@@ -127,10 +136,11 @@ func ParseFlag(v string) (Config, error) {
 	}
 	parts := strings.Split(rest, ",")
 	c := Config{Name: strings.TrimSpace(name), Issuer: strings.TrimSpace(parts[0])}
-	for _, p := range parts[1:] {
+	for i, p := range parts[1:] {
 		k, val, ok := strings.Cut(strings.TrimSpace(p), "=")
 		if !ok || val == "" {
-			return Config{}, fmt.Errorf("provider %s: %q is not key=value", c.Name, p)
+			// Never echo the part: it may be a piece of a secret.
+			return Config{}, fmt.Errorf("provider %s: part %d after the issuer is not key=value (a secret containing ',' or ';' belongs in client_secret_file)", c.Name, i+1)
 		}
 		switch k {
 		case "client_id":
@@ -149,8 +159,19 @@ func ParseFlag(v string) (Config, error) {
 				return Config{}, fmt.Errorf("provider %s: leeway: %w", c.Name, err)
 			}
 			c.Leeway = d
+			if d == 0 {
+				c.Leeway = -1 // an explicit zero: none
+			}
+		case "nonce":
+			switch val {
+			case "raw":
+				c.RawNonce = true
+			case "hashed":
+			default:
+				return Config{}, fmt.Errorf("provider %s: nonce=%q: want hashed or raw", c.Name, val)
+			}
 		default:
-			return Config{}, fmt.Errorf("provider %s: unknown key %q (want client_id, client_secret, client_secret_file or leeway)", c.Name, k)
+			return Config{}, fmt.Errorf("provider %s: unknown key %s (want client_id, client_secret, client_secret_file, leeway or nonce)", c.Name, clip(k))
 		}
 	}
 	if err := c.check(); err != nil {

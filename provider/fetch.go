@@ -120,19 +120,77 @@ func cacheLifetime(h http.Header, now time.Time) time.Duration {
 	return min(max(d, minCache), maxCache)
 }
 
+// flight runs one fetch of a document at a time, starts none less than
+// minRefetch after the last one ended, and lets each waiter give up with its
+// own request: a provider that hangs holds up no request longer than its
+// caller is willing to wait, and gets at most one fetch at a time.
+type flight struct {
+	mu      sync.Mutex
+	running chan struct{} // closed when the fetch in flight ends; nil when none runs
+	err     error         // how the last fetch ended
+	last    time.Time     // when it ended
+}
+
+// start runs fetch in the background unless a fetch is running (then it
+// returns that one's channel) or one ended less than minRefetch ago (then
+// nil). The channel is closed when the fetch ends.
+func (f *flight) start(now func() time.Time, fetch func() error) <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.running != nil {
+		return f.running
+	}
+	if recently(f.last, now()) {
+		return nil
+	}
+	ch := make(chan struct{})
+	f.running = ch
+	go func() {
+		err := fetch()
+		f.mu.Lock()
+		f.err, f.last, f.running = err, now(), nil
+		f.mu.Unlock()
+		close(ch)
+	}()
+	return ch
+}
+
+// wait waits for done (nil: nothing to wait for) or ctx, and returns how the
+// last fetch ended.
+func (f *flight) wait(ctx context.Context, done <-chan struct{}) error {
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// recently reports whether last is less than minRefetch from now (either
+// way: a clock set back counts as recent).
+func recently(last, now time.Time) bool {
+	since := now.Sub(last)
+	return !last.IsZero() && since < minRefetch && since > -minRefetch
+}
+
 // keySet is the provider's JWKS, cached by its headers and refetched on an
 // unknown kid at most once per minRefetch. Cached keys keep working while the
-// provider is down. It implements go-oidc's KeySet.
+// provider is down or slow: a stale set is refreshed in the background. It
+// implements go-oidc's KeySet.
 type keySet struct {
 	p   *Provider
 	uri string
 
-	fetchMu sync.Mutex // one fetch at a time
+	stale  flight // fetches for a missing or stale set
+	missed flight // fetches for an unknown kid
+
 	mu      sync.Mutex
 	keys    []jose.JSONWebKey
 	expires time.Time
-	tried   time.Time // the last fetch for a missing or stale set
-	missed  time.Time // the last fetch for an unknown kid
 }
 
 // failure carries the reason a signature check failed out of go-oidc, which
@@ -174,66 +232,52 @@ func (k *keySet) verify(ctx context.Context, raw string) error {
 		}
 	}
 	if len(keys) == 0 {
-		return invalid(fmt.Sprintf("The ID token is signed with a key (kid %q) the provider does not publish.", hdr.KeyID))
+		return invalid(fmt.Sprintf("The ID token is signed with a key (kid %s) the provider does not publish.", clip(hdr.KeyID)))
 	}
 	return invalid("The ID token's signature does not verify under the provider's key.")
 }
 
-// keysFor returns the cached keys with this kid (every key when kid is empty),
-// fetching the set when it is missing, stale, or lacks the kid.
+// match returns the cached keys with this kid (every key when kid is empty),
+// and whether the set is empty or stale.
+func (k *keySet) match(kid string) (found []jose.JSONWebKey, empty, stale bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, key := range k.keys {
+		if kid == "" || key.KeyID == kid {
+			found = append(found, key)
+		}
+	}
+	return found, len(k.keys) == 0, !k.p.now().Before(k.expires)
+}
+
+// keysFor returns the keys with this kid: from the cache, refreshed in the
+// background when stale; fetched (waiting at most as long as ctx) when there
+// are none yet, or when the kid is unknown (at most once per minRefetch).
 func (k *keySet) keysFor(ctx context.Context, kid string) ([]jose.JSONWebKey, error) {
-	match := func() []jose.JSONWebKey {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		var out []jose.JSONWebKey
-		for _, key := range k.keys {
-			if kid == "" || key.KeyID == kid {
-				out = append(out, key)
+	found, empty, stale := k.match(kid)
+	switch {
+	case empty:
+		err := k.stale.wait(ctx, k.stale.start(k.p.now, k.refresh))
+		if found, empty, _ = k.match(kid); empty {
+			if err == nil {
+				err = errors.New("no keys fetched yet")
 			}
+			return nil, unavailable(k.p.cfg.Name, err)
 		}
-		return out
+	case stale:
+		k.stale.start(k.p.now, k.refresh)
 	}
-	k.mu.Lock()
-	stale, empty := !k.p.now().Before(k.expires), len(k.keys) == 0
-	k.mu.Unlock()
-	var fetchErr error
-	if stale {
-		fetchErr = k.refresh(ctx, &k.tried)
-	}
-	found := match()
-	if len(found) == 0 && kid != "" && !empty {
+	if len(found) == 0 && kid != "" {
 		// Perhaps the provider rotated: look again, at most once per minRefetch.
-		if err := k.refresh(ctx, &k.missed); err != nil {
-			fetchErr = err
-		}
-		found = match()
-	}
-	k.mu.Lock()
-	empty = len(k.keys) == 0
-	k.mu.Unlock()
-	if empty && fetchErr != nil {
-		return nil, unavailable(k.p.cfg.Name, fetchErr)
+		k.missed.wait(ctx, k.missed.start(k.p.now, k.refresh))
+		found, _, _ = k.match(kid)
 	}
 	return found, nil
 }
 
-// refresh fetches the JWKS unless the fetch of the same cause (*last: a
-// missing or stale set, or an unknown kid) happened less than minRefetch ago.
-// On failure the cached keys stay.
-func (k *keySet) refresh(ctx context.Context, last *time.Time) error {
-	k.fetchMu.Lock()
-	defer k.fetchMu.Unlock()
-	k.mu.Lock()
-	since := k.p.now().Sub(*last)
-	recent := !last.IsZero() && since < minRefetch && since > -minRefetch
-	if !recent {
-		*last = k.p.now()
-	}
-	k.mu.Unlock()
-	if recent {
-		return errors.New("fetched moments ago")
-	}
-	keys, err := k.fetch(ctx)
+// refresh fetches the JWKS; on failure the cached keys stay.
+func (k *keySet) refresh() error {
+	keys, err := k.fetch(context.Background())
 	if err != nil {
 		k.p.log.Warn("provider keys unavailable; cached keys stay in use", "provider", k.p.cfg.Name, "err", err)
 		return err
@@ -245,7 +289,7 @@ func (k *keySet) refresh(ctx context.Context, last *time.Time) error {
 }
 
 func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.uri, nil)
 	if err != nil {

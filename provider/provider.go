@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -69,11 +70,10 @@ type Provider struct {
 	transport *limitedTransport
 	client    *http.Client
 
-	fetchMu sync.Mutex // one discovery at a time
-	mu      sync.Mutex
-	disc    *discovery
-	expires time.Time // when disc goes stale
-	tried   time.Time // the last discovery attempt
+	discovering flight // fetches of the discovery document
+	mu          sync.Mutex
+	disc        *discovery
+	expires     time.Time // when disc goes stale
 }
 
 // discovery is what the discovery document says.
@@ -109,7 +109,8 @@ func New(cfg Config, o Options) (*Provider, error) {
 			if len(via) >= 3 {
 				return errors.New("too many redirects")
 			}
-			return nil
+			// A redirect must not downgrade a fetch to plain http.
+			return checkFetchURL(req.URL.String())
 		}}
 	return p, nil
 }
@@ -134,49 +135,36 @@ func (p *Provider) Warm(ctx context.Context) {
 	}
 }
 
-// current returns the discovery document, fetching it when there is none
-// (at most once per minRefetch) and refreshing it in the background when it
-// is stale.
+// current returns the discovery document: the cached one, refreshed in the
+// background when stale; fetched when there is none, waiting at most as long
+// as ctx.
 func (p *Provider) current(ctx context.Context) (*discovery, error) {
 	p.mu.Lock()
 	d, stale := p.disc, !p.now().Before(p.expires)
 	p.mu.Unlock()
 	if d != nil {
-		if stale && p.fetchMu.TryLock() {
-			go func() {
-				defer p.fetchMu.Unlock()
-				_ = p.discover(context.Background())
-			}()
+		if stale {
+			p.discovering.start(p.now, p.discover)
 		}
 		return d, nil
 	}
-	p.fetchMu.Lock()
-	defer p.fetchMu.Unlock()
+	err := p.discovering.wait(ctx, p.discovering.start(p.now, p.discover))
 	p.mu.Lock()
-	since := p.now().Sub(p.tried)
-	d, recent := p.disc, !p.tried.IsZero() && since < minRefetch && since > -minRefetch
+	d = p.disc
 	p.mu.Unlock()
-	if d != nil {
-		return d, nil
-	}
-	if recent {
-		return nil, unavailable(p.cfg.Name, errors.New("discovery failed moments ago"))
-	}
-	if err := p.discover(ctx); err != nil {
+	if d == nil {
+		if err == nil {
+			err = errors.New("discovery failed moments ago")
+		}
 		return nil, unavailable(p.cfg.Name, err)
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.disc, nil
+	return d, nil
 }
 
-// discover fetches the discovery document; the caller holds fetchMu. On
-// failure a document fetched before stays in use.
-func (p *Provider) discover(ctx context.Context) error {
-	p.mu.Lock()
-	p.tried = p.now()
-	p.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+// discover fetches the discovery document. On failure a document fetched
+// before stays in use.
+func (p *Provider) discover() error {
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	op, err := oidc.NewProvider(oidc.ClientContext(ctx, p.client), p.cfg.Issuer)
 	if err != nil {
@@ -187,8 +175,10 @@ func (p *Provider) discover(ctx context.Context) error {
 		JWKSURI string   `json:"jwks_uri"`
 		PKCE    []string `json:"code_challenge_methods_supported"`
 	}
-	if err := op.Claims(&meta); err != nil || checkFetchURL(meta.JWKSURI) != nil {
-		err = fmt.Errorf("discovery document has no usable jwks_uri (%q)", meta.JWKSURI)
+	ep := op.Endpoint()
+	if err := op.Claims(&meta); err != nil || checkFetchURL(meta.JWKSURI) != nil || checkFetchURL(ep.TokenURL) != nil ||
+		(ep.AuthURL != "" && checkFetchURL(ep.AuthURL) != nil) {
+		err = fmt.Errorf("the discovery document's jwks_uri, token_endpoint or authorization_endpoint is not https (%q, %q, %q)", meta.JWKSURI, ep.TokenURL, ep.AuthURL)
 		p.log.Warn("provider discovery failed", "provider", p.cfg.Name, "err", err)
 		return err
 	}
@@ -210,13 +200,23 @@ func (p *Provider) discover(ctx context.Context) error {
 	return nil
 }
 
-// checkFetchURL accepts the URLs a discovery document may send us to: https,
-// or http on a loopback host.
-func checkFetchURL(u string) error { return checkIssuer(u) }
+// checkFetchURL accepts the URLs a discovery document (or a redirect) may
+// send us to: absolute https, or http on a loopback host, without user info.
+func checkFetchURL(raw string) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "" || u.User != nil:
+		return fmt.Errorf("%q is not an absolute URL without user info", raw)
+	case u.Scheme == "https", u.Scheme == "http" && loopback(u.Hostname()):
+		return nil
+	}
+	return fmt.Errorf("%q is not https", raw)
+}
 
 // Claims are what a verified ID token says about its user.
 type Claims struct {
-	Provider      string
+	Provider      string // the configured name
+	Issuer        string // the configured issuer: with Subject, what names the identity
 	Subject       string
 	Email         string // for display only: never used to find or link an account
 	EmailVerified bool
@@ -251,6 +251,11 @@ type idClaims struct {
 // the nonce or its hex SHA-256. Errors are latchkey.ErrInvalidToken with a
 // message naming the failed check, or latchkey.ErrUnavailable.
 func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (Claims, error) {
+	return p.verify(ctx, rawIDToken, nonce, p.cfg.RawNonce)
+}
+
+// verify is Verify with the nonce compared as it is (raw) or hashed.
+func (p *Provider) verify(ctx context.Context, rawIDToken, nonce string, raw bool) (Claims, error) {
 	signed, pre, err := p.precheck(rawIDToken)
 	if err != nil {
 		return Claims{}, err
@@ -266,7 +271,7 @@ func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (Claims
 		if f.err != nil {
 			return Claims{}, f.err
 		}
-		return Claims{}, invalid("The ID token failed verification: " + err.Error())
+		return Claims{}, latchkey.ErrInvalidToken.WithMessage("The ID token failed verification.").WithCause(err)
 	}
 	var c idClaims
 	if err := tok.Claims(&c); err != nil {
@@ -275,16 +280,16 @@ func (p *Provider) Verify(ctx context.Context, rawIDToken, nonce string) (Claims
 	if c.Issuer != pre.Issuer {
 		return Claims{}, invalid("The ID token's issuer changed between reads.")
 	}
-	if err := p.checkClaims(c, nonce); err != nil {
+	if err := p.checkClaims(c, nonce, raw); err != nil {
 		return Claims{}, err
 	}
 	sum := sha256.Sum256([]byte(p.cfg.Name + "\x00" + signed))
-	return Claims{Provider: p.cfg.Name, Subject: c.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.Name,
+	return Claims{Provider: p.cfg.Name, Issuer: p.cfg.Issuer, Subject: c.Subject, Email: c.Email, EmailVerified: bool(c.EmailVerified), Name: c.Name,
 		Expiry: c.Expiry.Time(), ReplayKey: "idt:" + hex.EncodeToString(sum[:]), ReplayUntil: c.Expiry.Time().Add(p.cfg.Leeway)}, nil
 }
 
 // checkClaims checks audience, times, subject and nonce.
-func (p *Provider) checkClaims(c idClaims, nonce string) error {
+func (p *Provider) checkClaims(c idClaims, nonce string, raw bool) error {
 	now := p.now()
 	ours := func(id string) bool { return slices.Contains(p.cfg.ClientIDs, id) }
 	switch {
@@ -307,14 +312,14 @@ func (p *Provider) checkClaims(c idClaims, nonce string) error {
 	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(p.cfg.Leeway)):
 		return invalid("The ID token is not valid yet (nbf).")
 	}
-	return checkNonce(c.Nonce, nonce)
+	return checkNonce(c.Nonce, nonce, raw)
 }
 
-// checkNonce compares the token's nonce with the caller's: equal, or the hex
-// SHA-256 of the caller's (what Apple's and Google's native SDKs put in the
-// token when the app hands them the hash). A token with a nonce needs the
-// caller's, and a caller's nonce needs one in the token.
-func checkNonce(inToken *string, sent string) error {
+// checkNonce compares the token's nonce with the caller's: equal (raw), or
+// the hex SHA-256 of the caller's (what Apple's and Google's native SDKs put
+// in the token when the app hands them the hash). A token with a nonce needs
+// the caller's, and a caller's nonce needs one in the token.
+func checkNonce(inToken *string, sent string, raw bool) error {
 	switch {
 	case inToken == nil && sent == "":
 		return nil
@@ -323,11 +328,12 @@ func checkNonce(inToken *string, sent string) error {
 	case sent == "":
 		return invalid("The ID token carries a nonce: send the nonce it was requested with.")
 	}
-	sum := sha256.Sum256([]byte(sent))
-	hashed := hex.EncodeToString(sum[:])
-	eq := subtle.ConstantTimeCompare([]byte(*inToken), []byte(sent)) |
-		subtle.ConstantTimeCompare([]byte(strings.ToLower(*inToken)), []byte(hashed))
-	if eq != 1 {
+	got, want := *inToken, sent
+	if !raw {
+		sum := sha256.Sum256([]byte(sent))
+		got, want = strings.ToLower(got), hex.EncodeToString(sum[:])
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
 		return invalid("The nonce does not match the ID token's.")
 	}
 	return nil
@@ -341,7 +347,7 @@ func (p *Provider) AuthCodeURL(ctx context.Context, redirectURI, state, nonce, v
 	if err != nil {
 		return "", err
 	}
-	return p.oauth2(d, redirectURI).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), nil
+	return p.codeFlow(d, redirectURI).AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oidc.Nonce(nonce)), nil
 }
 
 // Redirects reports whether the browser flow can run with this provider: it
@@ -356,17 +362,8 @@ func (p *Provider) Redirects() bool {
 	p.mu.Lock()
 	d := p.disc
 	p.mu.Unlock()
-	if d == nil && p.fetchMu.TryLock() {
-		go func() {
-			defer p.fetchMu.Unlock()
-			p.mu.Lock()
-			since := p.now().Sub(p.tried)
-			recent := !p.tried.IsZero() && since < minRefetch && since > -minRefetch
-			p.mu.Unlock()
-			if !recent {
-				_ = p.discover(context.Background())
-			}
-		}()
+	if d == nil {
+		p.discovering.start(p.now, p.discover)
 	}
 	return d != nil && d.pkce
 }
@@ -381,7 +378,7 @@ func (p *Provider) Exchange(ctx context.Context, redirectURI, code, verifier, no
 	}
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, oauth2.HTTPClient, p.client), fetchTimeout)
 	defer cancel()
-	tok, err := p.oauth2(d, redirectURI).Exchange(cctx, code, oauth2.VerifierOption(verifier))
+	tok, err := p.codeFlow(d, redirectURI).Exchange(cctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
@@ -393,10 +390,12 @@ func (p *Provider) Exchange(ctx context.Context, redirectURI, code, verifier, no
 	if raw == "" {
 		return Claims{}, invalid("The provider's token response has no ID token.")
 	}
-	return p.Verify(ctx, raw, nonce)
+	// The browser flow's nonce is this server's own, sent to the provider
+	// as it is.
+	return p.verify(ctx, raw, nonce, true)
 }
 
-func (p *Provider) oauth2(d *discovery, redirectURI string) *oauth2.Config {
+func (p *Provider) codeFlow(d *discovery, redirectURI string) *oauth2.Config {
 	return &oauth2.Config{ClientID: p.cfg.ClientIDs[0], ClientSecret: p.cfg.ClientSecret, Endpoint: d.op.Endpoint(),
 		RedirectURL: redirectURI, Scopes: []string{oidc.ScopeOpenID, "email", "profile"}}
 }

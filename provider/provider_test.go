@@ -60,7 +60,7 @@ func TestCheckClaims(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good()
 			tc.edit(&c)
-			err := p.checkClaims(c, "")
+			err := p.checkClaims(c, "", false)
 			if tc.says == "" {
 				if err != nil {
 					t.Fatalf("refused: %v", err)
@@ -74,26 +74,32 @@ func TestCheckClaims(t *testing.T) {
 	}
 }
 
+// The nonce is compared in the one form the provider is configured for:
+// taking the token's own nonce back in hashed mode would let anyone holding
+// the token pass.
 func TestCheckNonce(t *testing.T) {
 	sum := sha256.Sum256([]byte("n"))
 	hashed := hex.EncodeToString(sum[:])
 	for _, tc := range []struct {
 		inToken *string
 		sent    string
-		ok      bool
+		raw, ok bool
 	}{
-		{nil, "", true},
-		{ptr("n"), "n", true},
-		{ptr(hashed), "n", true},
-		{ptr(strings.ToUpper(hashed)), "n", true},
-		{ptr("n"), "", false},
-		{nil, "n", false},
-		{ptr("n"), "m", false},
-		{ptr(hashed), hashed, true},
-		{ptr("n"), hashed, false}, // the hash of a nonce is not the nonce
+		{nil, "", false, true},
+		{ptr(hashed), "n", false, true},
+		{ptr(strings.ToUpper(hashed)), "n", false, true},
+		{ptr(hashed), hashed, false, false}, // the token's own value sent back
+		{ptr("n"), "n", false, false},
+		{ptr("n"), "n", true, true},
+		{ptr("N"), "n", true, false},
+		{ptr(hashed), "n", true, false},
+		{ptr("n"), "", false, false},
+		{ptr("n"), "", true, false},
+		{nil, "n", false, false},
+		{ptr("n"), "m", true, false},
 	} {
-		if err := checkNonce(tc.inToken, tc.sent); (err == nil) != tc.ok {
-			t.Errorf("token nonce %v, sent %q: err = %v, want ok=%v", tc.inToken, tc.sent, err, tc.ok)
+		if err := checkNonce(tc.inToken, tc.sent, tc.raw); (err == nil) != tc.ok {
+			t.Errorf("token nonce %v, sent %q, raw %v: err = %v, want ok=%v", tc.inToken, tc.sent, tc.raw, err, tc.ok)
 		}
 	}
 }
@@ -161,6 +167,12 @@ func TestParseFlag(t *testing.T) {
 		if _, err := ParseFlag(v); err == nil || !strings.Contains(err.Error(), says) {
 			t.Errorf("ParseFlag(%q) = %v, want an error about %q", v, err, says)
 		}
+	}
+	if _, err := ParseFlag("g=https://a.example,client_id=x,client_secret=s3cr,et"); err == nil || strings.Contains(err.Error(), "et") && strings.Contains(err.Error(), `"et"`) {
+		t.Errorf("a malformed part is echoed: %v", err)
+	}
+	if c, err := ParseFlag("g=https://a.example,client_id=x,leeway=0s,nonce=raw"); err != nil || c.Leeway != 0 || !c.RawNonce {
+		t.Errorf("leeway=0s,nonce=raw = %+v, %v (want no leeway, raw nonce)", c, err)
 	}
 	if _, err := ParseFlag("dev=http://127.0.0.1:5556/dex,client_id=x"); err != nil {
 		t.Errorf("a loopback http issuer is refused: %v", err)

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/store"
 )
 
 //go:embed pages/account.html
@@ -31,6 +33,11 @@ type accountView struct {
 	// ones it can sign in with (or link).
 	Identities []identityView
 	Providers  []providerView
+	// Events are the account's recent security events.
+	Events []eventView
+	// Continue is where the browser goes next (a link flow's provider), on
+	// a page of its own; ContinueTo names it.
+	Continue, ContinueTo string
 	// Sign-in form
 	Error    string
 	Username string
@@ -38,6 +45,11 @@ type accountView struct {
 
 type identityView struct {
 	ID, Provider, Email, Linked string
+}
+
+type eventView struct {
+	Kind, Text, IP string
+	At, AtText     string // RFC 3339, for <time datetime>; and for reading
 }
 
 type providerView struct {
@@ -106,6 +118,17 @@ func (s *Server) renderSignedIn(w http.ResponseWriter, r *http.Request, p latchk
 			LastUsed: x.LastUsedAt.UTC().Format(time.RFC3339), LastUsedText: x.LastUsedAt.UTC().Format("2 Jan 2006 15:04 UTC"),
 		})
 	}
+	if s.audit != nil {
+		evs, err := s.audit.Events(r.Context(), store.EventFilter{UserID: p.UserID, Limit: 10})
+		if err != nil {
+			s.writeError(w, r, latchkey.ErrUnavailable.WithCause(err))
+			return
+		}
+		for _, ev := range evs {
+			v.Events = append(v.Events, eventView{Kind: ev.Kind, Text: audit.Describe(ev), IP: ev.IP,
+				At: ev.At.UTC().Format(time.RFC3339), AtText: ev.At.UTC().Format("2 Jan 2006 15:04 UTC")})
+		}
+	}
 	if len(s.providers) > 0 {
 		ids, err := s.users.Identities(r.Context(), p.UserID)
 		if err != nil {
@@ -113,7 +136,7 @@ func (s *Server) renderSignedIn(w http.ResponseWriter, r *http.Request, p latchk
 			return
 		}
 		for _, id := range ids {
-			v.Identities = append(v.Identities, identityView{ID: id.ID, Provider: id.Provider, Email: id.Email,
+			v.Identities = append(v.Identities, identityView{ID: id.ID, Provider: s.providerName(id.Provider), Email: id.Email,
 				Linked: id.CreatedAt.UTC().Format("2 Jan 2006 15:04 UTC")})
 		}
 		v.Providers = s.providerButtons()
@@ -132,10 +155,13 @@ func (s *Server) renderSignedIn(w http.ResponseWriter, r *http.Request, p latchk
 }
 
 // renderError shows the page v with e's message, e's status and, for a rate
-// limit, its Retry-After.
+// limit, its Retry-After; a 401 carries its challenge like every 401.
 func renderError(w http.ResponseWriter, e *latchkey.Error, v accountView) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int((e.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if httpauth.Status(e.Code) == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+httpauth.Realm+`"`)
 	}
 	v.Error = e.Message
 	renderPage(w, httpauth.Status(e.Code), v)

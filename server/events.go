@@ -2,33 +2,48 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/store"
 )
 
-// The kinds of event the server reports to Config.Observer, beside Auth's.
-const (
-	// EventSignIn is a sign-in attempt through a grant: Outcome "success" or
-	// "failure" (Message says why), Grant, and the user when known.
-	EventSignIn latchkey.EventKind = "sign_in"
-	// EventRateLimited is an attempt refused by the login rate limit.
-	EventRateLimited latchkey.EventKind = "rate_limited"
-	// EventPasswordChanged is a password change; the user's other sessions end.
-	EventPasswordChanged latchkey.EventKind = "password_changed"
-	// EventUserCreated is a new account: registration or a provider sign-up.
-	EventUserCreated latchkey.EventKind = "user_created"
-	// EventIdentityLinked and EventIdentityUnlinked are links to provider
-	// identities made and removed; Message names the provider.
-	EventIdentityLinked   latchkey.EventKind = "identity_linked"
-	EventIdentityUnlinked latchkey.EventKind = "identity_unlinked"
-)
+// eventJSON is one entry of GET /me/events.
+type eventJSON struct {
+	ID          string          `json:"id"`
+	At          int64           `json:"at"`
+	Kind        string          `json:"kind"`
+	Description string          `json:"description"`
+	Actor       string          `json:"actor"`
+	SessionID   string          `json:"session_id,omitempty"`
+	IP          string          `json:"ip,omitempty"`
+	UserAgent   string          `json:"user_agent,omitempty"`
+	Detail      json.RawMessage `json:"detail,omitempty"`
+}
 
-// Outcomes of EventSignIn.
-const (
-	OutcomeSuccess = "success"
-	OutcomeFailure = "failure"
-)
+// recentEvents is how many events a user is shown.
+const recentEvents = 50
+
+// myEvents is GET /me/events: the caller's recent security events, newest
+// first.
+func (s *Server) myEvents(w http.ResponseWriter, r *http.Request) {
+	p, _ := latchkey.FromContext(r.Context())
+	evs, err := s.audit.Events(r.Context(), store.EventFilter{UserID: p.UserID, Limit: recentEvents})
+	if err != nil {
+		s.writeError(w, r, latchkey.ErrUnavailable.WithCause(err))
+		return
+	}
+	out := make([]eventJSON, 0, len(evs))
+	for _, ev := range evs {
+		l := audit.LineOf(ev)
+		out = append(out, eventJSON{ID: ev.ID, At: ev.At.Unix(), Kind: ev.Kind, Description: audit.Describe(ev), Actor: ev.Actor,
+			SessionID: ev.SessionID, IP: ev.IP, UserAgent: ev.UserAgent, Detail: l.Detail})
+	}
+	httpauth.WriteJSON(w, http.StatusOK, map[string][]eventJSON{"events": out})
+}
 
 // event reports e, stamped with the request's address and user agent, to
 // the configured observer.

@@ -25,6 +25,7 @@ func (s *Server) passwordGrant() grant.Grant {
 	return grant.Grant{
 		Name:      grantPassword,
 		OAuthType: "password",
+		Fresh:     true,
 		Account:   func(p grant.Params) string { return accountKey(p.Get("username")) },
 		Resolve: func(ctx context.Context, r grant.Request) (grant.User, error) {
 			name, pw := r.Params.Get("username"), r.Params.Get("password")
@@ -32,6 +33,13 @@ func (s *Server) passwordGrant() grant.Grant {
 				return grant.User{}, latchkey.ErrInvalidRequest.WithMessage("Both username and password are required.")
 			}
 			u, err := s.users.Authenticate(ctx, name, pw)
+			if errors.Is(err, latchkey.ErrInvalidCredentials) {
+				// Name the account for its owner's audit trail (never in the
+				// answer, which is the same for every failure).
+				if known, lookupErr := s.users.ByName(ctx, name); lookupErr == nil {
+					return grant.User{ID: known.ID}, err
+				}
+			}
 			if err != nil {
 				return grant.User{}, err
 			}
@@ -48,7 +56,7 @@ func (s *Server) signIn(r *http.Request, g grant.Grant, params grant.Params, cli
 		return nil, userJSON{}, err
 	}
 	ip := s.trusted.ClientIP(r)
-	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: true, UserAgent: r.UserAgent(), IP: ip, Client: client})
+	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: g.Fresh, UserAgent: r.UserAgent(), IP: ip, Client: client})
 	if err != nil {
 		return nil, userJSON{}, err
 	}
@@ -62,21 +70,25 @@ func (s *Server) signIn(r *http.Request, g grant.Grant, params grant.Params, cli
 // down) neither counts nor forgets.
 func (s *Server) resolve(r *http.Request, g grant.Grant, params grant.Params, oauth bool) (grant.User, error) {
 	ip := s.trusted.ClientIP(r)
-	attempt, wait, ok := s.limit.Begin(g.AccountOf(params), ip)
+	account := g.AccountOf(params)
+	if account != "" {
+		account = g.Name + "\x00" + account // each grant's accounts apart
+	}
+	attempt, wait, ok := s.limit.Begin(account, ip)
 	if !ok {
-		s.event(r, latchkey.Event{Kind: EventRateLimited, Grant: g.Name, IP: ip})
+		s.event(r, latchkey.Event{Kind: latchkey.EventRateLimited, Grant: g.Name, IP: ip})
 		return grant.User{}, rateLimited(wait)
 	}
 	u, err := g.Resolve(r.Context(), grant.Request{Params: params, IP: ip, UserAgent: r.UserAgent(), OAuth: oauth})
 	switch {
 	case err == nil:
 		attempt.Succeed()
-		s.event(r, latchkey.Event{Kind: EventSignIn, Outcome: OutcomeSuccess, Grant: g.Name, UserID: u.ID, IP: ip})
+		s.event(r, latchkey.Event{Kind: latchkey.EventSignIn, Outcome: latchkey.OutcomeSuccess, Grant: g.Name, UserID: u.ID, IP: ip})
 	case errors.Is(err, latchkey.ErrInvalidCredentials) || errors.Is(err, latchkey.ErrInvalidToken):
 		attempt.Fail()
 		msg := httpauth.AsError(err).Message
 		s.log.Info("login failed", "grant", g.Name, "ip", ip, "reason", msg)
-		s.event(r, latchkey.Event{Kind: EventSignIn, Outcome: OutcomeFailure, Grant: g.Name, Message: msg, IP: ip})
+		s.event(r, latchkey.Event{Kind: latchkey.EventSignIn, Outcome: latchkey.OutcomeFailure, Grant: g.Name, Message: msg, UserID: u.ID, IP: ip})
 	default:
 		attempt.Release()
 	}

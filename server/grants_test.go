@@ -3,12 +3,14 @@ package server_test
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
+	"github.com/latchkey/latchkey/httpauth"
 )
 
 // apiKeyGrant is an application's own grant: a fixed key names the user
@@ -32,7 +34,11 @@ func apiKeyGrant(userID *string) grant.Grant {
 // and is listed in the metadata.
 func TestCustomGrant(t *testing.T) {
 	var userID string
-	e := newEnv(t, func(s *setup) { s.grants = []grant.Grant{apiKeyGrant(&userID)} })
+	trusted, err := httpauth.ParseTrustedProxies("127.0.0.0/8, ::1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(s *setup) { s.grants = []grant.Grant{apiKeyGrant(&userID)}; s.trustedProxies = trusted })
 	first := e.call("POST", "/login", "", `{"username":"test","password":"test"}`).want(t, 200, "")
 	userID = first.str("uuid")
 
@@ -41,8 +47,8 @@ func TestCustomGrant(t *testing.T) {
 		t.Fatalf("custom grant login = %s", r.raw)
 	}
 	p, err := e.auth.Verify(context.Background(), r.str("access_token"))
-	if err != nil || p.UserID != userID || !p.Fresh {
-		t.Fatalf("the custom grant's token: %+v, %v (want user %s, fresh)", p, err, userID)
+	if err != nil || p.UserID != userID || p.Fresh {
+		t.Fatalf("the custom grant's token: %+v, %v (want user %s, not fresh: the grant does not set Fresh)", p, err, userID)
 	}
 	o := e.oauthCall("/oauth/token", "grant_type", "urn:example:api-key", "key", "k-123", "client_id", "app")
 	if o.status != 200 || o.str("refresh_token") == "" {
@@ -54,19 +60,27 @@ func TestCustomGrant(t *testing.T) {
 		t.Fatalf("the metadata does not list the grant: %s", meta.raw)
 	}
 
-	// Wrong keys count against the rate limit like wrong passwords.
+	// Wrong keys count against the grant's account bucket like wrong
+	// passwords, across addresses; that bucket is the grant's own, so a
+	// user named "api_key" signs in with a password all the while.
+	if r := e.call("POST", "/register", "", `{"username":"api_key","password":"long enough"}`); r.status != 201 {
+		t.Fatalf("register = %d %s", r.status, r.raw)
+	}
 	limited := false
-	for range 10 {
-		if r := e.call("POST", "/login", "", `{"grant":"api_key","key":"guess"}`); r.status == http.StatusTooManyRequests {
+	for i := range 60 {
+		from := fmt.Sprintf("198.51.100.%d", i)
+		r := e.call("POST", "/login", "", `{"grant":"api_key","key":"guess"}`, "X-Forwarded-For", from)
+		if r.status == http.StatusTooManyRequests {
 			limited = true
 			break
-		} else {
-			r.want(t, 401, "invalid_credentials")
 		}
+		r.want(t, 401, "invalid_credentials")
 	}
 	if !limited {
-		t.Fatal("10 wrong keys in a row were never rate limited")
+		t.Fatal("60 wrong keys from 60 addresses were never rate limited")
 	}
+	e.call("POST", "/login", "", `{"grant":"api_key","key":"k-123"}`, "X-Forwarded-For", "203.0.113.1").want(t, 429, "rate_limited")
+	e.call("POST", "/login", "", `{"username":"api_key","password":"long enough"}`, "X-Forwarded-For", "203.0.113.1").want(t, 200, "")
 }
 
 // POST /login selects its grant by the body; an unknown one, a grant the

@@ -66,7 +66,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("user registered", "user", u.ID)
-	s.event(r, latchkey.Event{Kind: EventUserCreated, UserID: u.ID, Grant: grantPassword})
+	s.event(r, latchkey.Event{Kind: latchkey.EventUserCreated, UserID: u.ID, Grant: grantPassword})
 	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
 }
 
@@ -135,7 +135,7 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("password changed; other sessions revoked", "user", p.UserID)
-	s.event(r, latchkey.Event{Kind: EventPasswordChanged, UserID: p.UserID, SessionID: p.SessionID})
+	s.event(r, latchkey.Event{Kind: latchkey.EventPasswordChanged, UserID: p.UserID, SessionID: p.SessionID})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -214,12 +214,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 }
 
 // accountKey is the rate-limit key of a login name: the normalised username, so
-// that case variants share one bucket.
+// that case variants share one bucket. A name that is no username has no
+// account bucket (its attempts are limited by address).
 func accountKey(name string) string {
 	if n, err := users.NormalizeUsername(name); err == nil {
 		return n
 	}
-	return name
+	return ""
 }
 
 // rateLimited is the rate_limited error with its Retry-After.

@@ -10,11 +10,13 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/store"
 )
 
 // env is a running server (see servertest.Start) and what tests use of it.
@@ -30,6 +32,7 @@ type env struct {
 	// confidential clients "rs" and "other" with their secrets.
 	rsSecret, otherSecret string
 	clients               *oauth.Clients
+	audit                 *audit.Recorder
 }
 
 type setup struct {
@@ -41,6 +44,10 @@ type setup struct {
 	// store opens the store instead of a new SQLite file; dbPath is then "".
 	store  func(t testing.TB) serverStore
 	grants []grant.Grant
+	// audit, sharedLimits and secret: see servertest.Options.
+	audit, sharedLimits bool
+	secret              []byte
+	buckets             store.Buckets
 }
 
 // serverStore is a backend with the roles the server needs.
@@ -53,9 +60,10 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 		o(&s)
 	}
 	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
-		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants})
+		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants,
+		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets})
 	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
-		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients}
+		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients, audit: x.Audit}
 }
 
 // response is what a call returned.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
@@ -41,6 +40,9 @@ func (s *Server) setupGrants(cfg Config) error {
 	if len(s.providers) > 0 {
 		if cfg.Markers == nil {
 			return errors.New("server: Config.Markers is required with Providers (ID tokens are single use on every node)")
+		}
+		if !cfg.Users.KeepsIdentities() {
+			return errors.New("server: Providers need a users store that offers store.Identities")
 		}
 		key, err := s.auth.DeriveKey(flowPurpose)
 		if err != nil {
@@ -83,7 +85,8 @@ func (s *Server) idTokenClaims(ctx context.Context, r grant.Request) (provider.C
 // identity claims yields, creating it when provider sign-up is open.
 func (s *Server) providerSignIn(claims claimsSource) grant.Grant {
 	return grant.Grant{
-		Name: grantIDToken,
+		Name:  grantIDToken,
+		Fresh: true, // the user has just signed in at the provider
 		Resolve: func(ctx context.Context, r grant.Request) (grant.User, error) {
 			c, err := claims(ctx, r)
 			if err != nil {
@@ -95,7 +98,7 @@ func (s *Server) providerSignIn(claims claimsSource) grant.Grant {
 			}
 			if created {
 				s.log.Info("user signed up with a provider", "user", u.ID, "provider", c.Provider)
-				s.emit(ctx, latchkey.Event{Kind: EventUserCreated, UserID: u.ID, Grant: grantIDToken, Message: c.Provider, IP: r.IP, UserAgent: r.UserAgent})
+				s.emit(ctx, latchkey.Event{Kind: latchkey.EventUserCreated, UserID: u.ID, Grant: grantIDToken, Message: c.Provider, IP: r.IP, UserAgent: r.UserAgent})
 			}
 			return grant.User{ID: u.ID, Username: u.Username}, nil
 		},
@@ -114,7 +117,7 @@ func (s *Server) providerLink(userID string, claims claimsSource, linked *store.
 			id, err := s.users.Link(ctx, userID, outside(c))
 			if err == nil {
 				s.log.Info("identity linked", "user", userID, "provider", id.Provider, "identity", id.ID)
-				s.emit(ctx, latchkey.Event{Kind: EventIdentityLinked, UserID: userID, Message: id.Provider, IP: r.IP, UserAgent: r.UserAgent})
+				s.emit(ctx, latchkey.Event{Kind: latchkey.EventIdentityLinked, UserID: userID, Message: s.providerName(id.Provider), IP: r.IP, UserAgent: r.UserAgent})
 				if linked != nil {
 					*linked = id
 				}
@@ -194,7 +197,7 @@ func (s *Server) markUsed(ctx context.Context, c provider.Claims) error {
 }
 
 func outside(c provider.Claims) users.Outside {
-	return users.Outside{Provider: c.Provider, Subject: c.Subject, Email: c.Email}
+	return users.Outside{Issuer: c.Issuer, Provider: c.Provider, Subject: c.Subject, Email: c.Email}
 }
 
 // identityJSON is a linked identity as the API shows it.
@@ -206,8 +209,19 @@ type identityJSON struct {
 	CreatedAt int64  `json:"created_at"`
 }
 
-func identityOf(id store.Identity) identityJSON {
-	return identityJSON{ID: id.ID, Provider: id.Provider, Subject: id.Subject, Email: id.Email, CreatedAt: id.CreatedAt.Unix()}
+// identityOf shows an identity; its provider by the configured name when the
+// issuer it was linked with is still configured, else by that issuer.
+func (s *Server) identityOf(id store.Identity) identityJSON {
+	return identityJSON{ID: id.ID, Provider: s.providerName(id.Provider), Subject: id.Subject, Email: id.Email, CreatedAt: id.CreatedAt.Unix()}
+}
+
+// providerName is the configured name of the provider with this issuer, or
+// the issuer itself.
+func (s *Server) providerName(issuer string) string {
+	if p, ok := s.byIssuer[issuer]; ok {
+		return p.Name()
+	}
+	return issuer
 }
 
 // listIdentities is GET /identities.
@@ -220,7 +234,7 @@ func (s *Server) listIdentities(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]identityJSON, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, identityOf(id))
+		out = append(out, s.identityOf(id))
 	}
 	httpauth.WriteJSON(w, http.StatusOK, map[string][]identityJSON{"identities": out})
 }
@@ -244,7 +258,7 @@ func (s *Server) linkIdentity(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	httpauth.WriteJSON(w, http.StatusCreated, identityOf(id))
+	httpauth.WriteJSON(w, http.StatusCreated, s.identityOf(id))
 }
 
 // link verifies an ID token under the rate limit (the account is the user)
@@ -263,9 +277,6 @@ func (s *Server) unlinkIdentity(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("identity unlinked", "user", p.UserID, "identity", r.PathValue("id"))
-	s.event(r, latchkey.Event{Kind: EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
+	s.event(r, latchkey.Event{Kind: latchkey.EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
 	w.WriteHeader(http.StatusNoContent)
 }
-
-// flowTTL bounds a browser sign-in at the provider.
-const flowTTL = 10 * time.Minute

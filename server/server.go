@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/ratelimit"
+	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/store"
@@ -57,10 +58,23 @@ type Config struct {
 	// Markers records the ID tokens used to sign in, so each is used once on
 	// every node. Required with Providers.
 	Markers store.Markers
+	// SharedLimits keeps the login rate limiter's buckets in a store shared
+	// by every node, so that N nodes allow what one allows; nil keeps them
+	// in this process (each node its own budget). A store that is slow or
+	// down falls back to the in-process buckets.
+	SharedLimits store.Buckets
+	// Audit, when set, serves each user their own recent security events
+	// (GET /me/events and the account page).
+	Audit store.Audit
 	// Observer is told of the server's own events (sign-in attempts, rate
 	// limits, password changes, sign-ups, identities linked and unlinked),
 	// besides what Auth reports to its own Config.Observer; nil tells nobody.
 	Observer latchkey.Observer
+	// Metrics, when set, counts the server's requests (by route pattern,
+	// method and status) and its own events; nil counts nothing. Auth's events
+	// reach it only through latchkey.Config.Observer: set it there too, and
+	// not in Observer above.
+	Metrics *metrics.Metrics
 	// Logger receives one line per request and every server-side failure; nil
 	// discards them. Tokens, passwords and secrets are never logged.
 	Logger *slog.Logger
@@ -85,6 +99,8 @@ type Server struct {
 	markers   store.Markers
 	flowKey   []byte // MAC key of the browser sign-in's state cookie
 	obs       latchkey.Observer
+	metrics   *metrics.Metrics
+	audit     store.Audit
 }
 
 // New returns a Server for cfg.
@@ -95,10 +111,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Middleware.Auth != nil || cfg.Middleware.ErrorHandler != nil {
 		return nil, errors.New("server: Config.Middleware.Auth and ErrorHandler are the server's own; leave them nil")
 	}
-	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients, limit: ratelimit.New(ratelimit.Config{}),
-		log: cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies, obs: cfg.Observer}
+	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients,
+		limit: ratelimit.New(ratelimit.Config{Shared: cfg.SharedLimits, Logger: cfg.Logger}),
+		log:   cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies, obs: cfg.Observer, audit: cfg.Audit}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics != nil {
+		s.metrics, s.obs = cfg.Metrics, latchkey.Observers(cfg.Observer, cfg.Metrics)
 	}
 	mcfg := cfg.Middleware
 	mcfg.Auth, mcfg.ErrorHandler = cfg.Auth, s.writeError
@@ -114,8 +134,24 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler returns the API with request logging and panic containment.
-func (s *Server) Handler() http.Handler { return s.logRequests(s.mux) }
+// Handler returns the API with request logging, panic containment and, with
+// Config.Metrics, request metrics.
+func (s *Server) Handler() http.Handler {
+	if s.metrics == nil {
+		return s.logRequests(s.mux)
+	}
+	return s.metrics.Middleware(routeOf)(s.logRequests(s.mux))
+}
+
+// routeOf is a request's route for metrics: the pattern it matched, or ""
+// for the catch-all "/" (a path the API does not have) and a path refused
+// before routing.
+func routeOf(r *http.Request) string {
+	if r.Pattern == "/" {
+		return ""
+	}
+	return r.Pattern
+}
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
@@ -129,6 +165,9 @@ func (s *Server) routes() {
 	handle("/me", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.me))})
 	handle("/password", map[string]http.Handler{"POST": s.mw.RequireFresh(http.HandlerFunc(s.password))})
 	handle("/logout", map[string]http.Handler{"POST": s.mw.RequireAccess(http.HandlerFunc(s.logout))})
+	if s.audit != nil {
+		handle("/me/events", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.myEvents))})
+	}
 	handle("/sessions", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.sessions))})
 	handle("/sessions/{id}", map[string]http.Handler{"DELETE": s.mw.RequireAccess(http.HandlerFunc(s.deleteSession))})
 	handle("/account", map[string]http.Handler{"GET": http.HandlerFunc(s.account)})
@@ -139,7 +178,8 @@ func (s *Server) routes() {
 		handle("/identities", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.listIdentities)),
 			"POST": s.mw.RequireFresh(http.HandlerFunc(s.linkIdentity))})
 		handle("/identities/{id}", map[string]http.Handler{"DELETE": s.mw.RequireAccess(http.HandlerFunc(s.unlinkIdentity))})
-		handle("/account/signin/{provider}", map[string]http.Handler{"GET": http.HandlerFunc(s.accountSignIn)})
+		handle("/account/signin/{provider}", map[string]http.Handler{"GET": http.HandlerFunc(s.accountSignIn),
+			"POST": http.HandlerFunc(s.accountLinkStart)})
 		handle("/account/callback", map[string]http.Handler{"GET": http.HandlerFunc(s.accountCallback)})
 		handle("/account/identities/{id}/unlink", map[string]http.Handler{"POST": http.HandlerFunc(s.accountUnlink)})
 	}

@@ -19,6 +19,9 @@ import (
 	"github.com/latchkey/latchkey/provider"
 )
 
+// flowTTL bounds a browser sign-in at the provider.
+const flowTTL = 10 * time.Minute
+
 // flowCookie holds a browser sign-in at a provider between the redirect
 // there and the callback: HttpOnly, SameSite=Lax (the callback is a top-level
 // navigation from the provider), ten minutes, one use.
@@ -73,30 +76,50 @@ func (s *Server) callbackURL() string {
 }
 
 // accountSignIn is GET /account/signin/{provider}: it starts the
-// authorization-code flow with PKCE, state and nonce. With ?link=1 it links
-// the identity to the signed-in account instead, from a fresh session only.
+// authorization-code flow with PKCE, state and nonce, for a sign-in.
 func (s *Server) accountSignIn(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("link") {
+		s.renderFlowError(w, r, latchkey.ErrInvalidRequest.WithMessage("Linking starts from the account page's Link button."))
+		return
+	}
+	s.startFlow(w, r, "", false)
+}
+
+// accountLinkStart is POST /account/signin/{provider}: a signed-in browser
+// links an identity at the provider to its account. It is a same-origin form
+// post with the CSRF token, from a recent sign-in, so no other site can start
+// a link for a signed-in user. It answers with a page that moves on to the
+// provider itself, because the page's form-action policy would stop a
+// redirect to another origin.
+func (s *Server) accountLinkStart(w http.ResponseWriter, r *http.Request) {
+	err := s.mw.CheckOrigin(r)
+	var pr latchkey.Principal
+	if err == nil {
+		pr, err = s.mw.AuthenticateOrRefresh(w, r)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if fresh, err := s.recentSignIn(r.Context(), pr); err != nil || !fresh {
+		if err == nil {
+			err = latchkey.ErrFreshTokenRequired.WithMessage("Linking an identity needs a recent sign-in: sign out, sign in again, then link.")
+		}
+		s.renderSignedIn(w, r, pr, "", err)
+		return
+	}
+	s.startFlow(w, r, pr.UserID, true)
+}
+
+// startFlow sets the flow cookie and sends the browser to the provider: by a
+// redirect, or (page) by a page that goes there itself.
+func (s *Server) startFlow(w http.ResponseWriter, r *http.Request, link string, page bool) {
 	p, ok := s.providers[r.PathValue("provider")]
 	if !ok {
 		s.renderFlowError(w, r, errNoBrowserSignIn)
 		return
 	}
-	f := flow{provider: p.Name(), expires: s.auth.Config().Now().Add(flowTTL).Unix()}
-	if r.URL.Query().Get("link") != "" {
-		pr, err := s.mw.AuthenticateOrRefresh(w, r)
-		if err != nil {
-			http.Redirect(w, r, "/account", http.StatusSeeOther)
-			return
-		}
-		if fresh, err := s.recentSignIn(r.Context(), pr); err != nil || !fresh {
-			if err == nil {
-				err = latchkey.ErrFreshTokenRequired.WithMessage("Linking an identity needs a recent sign-in: sign out, sign in again, then link.")
-			}
-			s.renderFlowError(w, r, err)
-			return
-		}
-		f.link = pr.UserID
-	}
+	f := flow{provider: p.Name(), link: link, expires: s.auth.Config().Now().Add(flowTTL).Unix()}
 	seed := make([]byte, 32)
 	rand.Read(seed)
 	f.seed = base64.RawURLEncoding.EncodeToString(seed)
@@ -114,7 +137,11 @@ func (s *Server) accountSignIn(w http.ResponseWriter, r *http.Request) {
 	s.mw.SetCookie(w, flowCookie, f.encode(s.flowKey), time.Unix(f.expires, 0))
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, to, http.StatusFound)
+	if !page {
+		http.Redirect(w, r, to, http.StatusFound)
+		return
+	}
+	renderPage(w, http.StatusOK, accountView{Continue: to, ContinueTo: p.Name()})
 }
 
 // linkWindow is how recent a browser's sign-in must be to link an identity
@@ -165,7 +192,7 @@ func (s *Server) accountCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, ok := s.providers[f.provider]
-	if !ok || q.Get("code") == "" {
+	if !ok || q.Get("code") == "" || !p.Redirects() {
 		s.renderFlowError(w, r, errFlowLost)
 		return
 	}
@@ -221,7 +248,7 @@ func (s *Server) accountUnlink(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("identity unlinked", "user", p.UserID, "identity", r.PathValue("id"))
-	s.event(r, latchkey.Event{Kind: EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
+	s.event(r, latchkey.Event{Kind: latchkey.EventIdentityUnlinked, UserID: p.UserID, SessionID: p.SessionID})
 	http.Redirect(w, r, "/account?done=unlinked", http.StatusSeeOther)
 }
 

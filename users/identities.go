@@ -18,10 +18,18 @@ import (
 // Outside is an identity at another provider, as a verified ID token names
 // it.
 type Outside struct {
-	Provider string // the operator's name for the provider
+	// Issuer is the provider's issuer URL: with Subject, what names the
+	// identity. Stored as the identity's Provider, so that renaming a
+	// provider keeps its links and a name given to another issuer inherits
+	// none.
+	Issuer   string
+	Provider string // the operator's name for the provider, for usernames of sign-ups
 	Subject  string // the provider's "sub"
 	Email    string // shown to the user; never used to find or link an account
 }
+
+// KeepsIdentities reports whether the store offers store.Identities.
+func (s *Service) KeepsIdentities() bool { return s.ids != nil }
 
 // ErrNoIdentities is returned by the identity methods of a Service whose
 // store does not offer the Identities role.
@@ -44,7 +52,7 @@ func (s *Service) SignInWith(ctx context.Context, o Outside, signup bool) (u sto
 	if err != nil {
 		return store.User{}, false, err
 	}
-	id, err := ids.IdentityBySubject(ctx, o.Provider, o.Subject)
+	id, err := ids.IdentityBySubject(ctx, o.Issuer, o.Subject)
 	switch {
 	case err == nil:
 		u, err := s.ByID(ctx, id.UserID)
@@ -59,7 +67,7 @@ func (s *Service) SignInWith(ctx context.Context, o Outside, signup bool) (u sto
 	}
 	for attempt := range 3 {
 		u = store.User{ID: uuid.NewString(), Username: signupName(o, attempt), CreatedAt: s.now()}
-		link := store.Identity{ID: newID(), UserID: u.ID, Provider: o.Provider, Subject: o.Subject, Email: o.Email, CreatedAt: s.now()}
+		link := store.Identity{ID: newID(), UserID: u.ID, Provider: o.Issuer, Subject: o.Subject, Email: o.Email, CreatedAt: s.now()}
 		err = ids.CreateUserWithIdentity(ctx, u, link)
 		if err == nil {
 			return u, true, nil
@@ -69,7 +77,7 @@ func (s *Service) SignInWith(ctx context.Context, o Outside, signup bool) (u sto
 		}
 		// Either the name is taken, or another request signed this identity
 		// up a moment ago: then that account is the answer.
-		if id, err := ids.IdentityBySubject(ctx, o.Provider, o.Subject); err == nil {
+		if id, err := ids.IdentityBySubject(ctx, o.Issuer, o.Subject); err == nil {
 			u, err := s.ByID(ctx, id.UserID)
 			return u, false, err
 		}
@@ -81,7 +89,7 @@ func (s *Service) SignInWith(ctx context.Context, o Outside, signup bool) (u sto
 // the provider's name and a digest of the subject (not the subject itself,
 // which some providers make an e-mail address), random after a collision.
 func signupName(o Outside, attempt int) string {
-	sum := sha256.Sum256([]byte(o.Provider + "\x00" + o.Subject))
+	sum := sha256.Sum256([]byte(o.Issuer + "\x00" + o.Subject))
 	tail := hex.EncodeToString(sum[:6])
 	if attempt > 0 {
 		tail = newID()[:12]
@@ -107,10 +115,10 @@ func (s *Service) Link(ctx context.Context, userID string, o Outside) (store.Ide
 	if err != nil {
 		return store.Identity{}, err
 	}
-	link := store.Identity{ID: newID(), UserID: userID, Provider: o.Provider, Subject: o.Subject, Email: o.Email, CreatedAt: s.now()}
+	link := store.Identity{ID: newID(), UserID: userID, Provider: o.Issuer, Subject: o.Subject, Email: o.Email, CreatedAt: s.now()}
 	err = ids.LinkIdentity(ctx, link)
 	if errors.Is(err, store.ErrExists) {
-		have, err := ids.IdentityBySubject(ctx, o.Provider, o.Subject)
+		have, err := ids.IdentityBySubject(ctx, o.Issuer, o.Subject)
 		if err == nil && have.UserID == userID {
 			return have, nil
 		}
@@ -156,7 +164,7 @@ func (s *Service) Unlink(ctx context.Context, userID, id string) error {
 	case errors.Is(err, store.ErrNotFound):
 		return latchkey.ErrNotFound.WithMessage("No such identity on this account.")
 	case errors.Is(err, store.ErrConflict):
-		return latchkey.ErrInvalidRequest.WithMessage("This is the account's last way to sign in: set a password or link another identity first.")
+		return latchkey.ErrInvalidRequest.WithMessage("This is the account's last way to sign in: link another identity first.")
 	case err != nil:
 		return latchkey.ErrUnavailable.WithCause(fmt.Errorf("users: unlink: %w", err))
 	}

@@ -17,7 +17,7 @@ import (
 func TestProviderAccountHasNoPassword(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
-	u, created, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1", Email: "a@example.com"}, true)
+	u, created, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1", Email: "a@example.com"}, true)
 	if err != nil || !created || u.HasPassword() || !strings.HasPrefix(u.Username, "example-") {
 		t.Fatalf("SignInWith = %+v, %v, %v", u, created, err)
 	}
@@ -31,7 +31,7 @@ func TestProviderAccountHasNoPassword(t *testing.T) {
 			t.Fatalf("password %q for a provider account: %v after %d verifications", pw, err, n.Load()-before)
 		}
 	}
-	again, created, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1"}, false)
+	again, created, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}, false)
 	if err != nil || created || again.ID != u.ID {
 		t.Fatalf("the second sign-in = %+v, %v, %v", again, created, err)
 	}
@@ -41,21 +41,21 @@ func TestProviderAccountHasNoPassword(t *testing.T) {
 func TestSignInWithRefusals(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
-	if _, _, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1"}, false); !errors.Is(err, latchkey.ErrRegistrationClosed) {
+	if _, _, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}, false); !errors.Is(err, latchkey.ErrRegistrationClosed) {
 		t.Fatalf("closed sign-up: %v", err)
 	}
-	u, _, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1"}, true)
+	u, _, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "SUB-1"}, true)
+	other, _, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "SUB-1"}, true)
 	if err != nil || other.ID == u.ID {
 		t.Fatalf("subjects differing in case share an account: %v", err)
 	}
 	if _, err := s.SetDisabled(ctx, u.Username, true); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1"}, true); !errors.Is(err, latchkey.ErrInvalidCredentials) {
+	if _, _, err := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}, true); !errors.Is(err, latchkey.ErrInvalidCredentials) {
 		t.Fatalf("a disabled account signed in: %v", err)
 	}
 }
@@ -65,7 +65,7 @@ func TestSignInWithRefusals(t *testing.T) {
 func TestUnlink(t *testing.T) {
 	s := newService(t)
 	ctx := context.Background()
-	u, _, _ := s.SignInWith(ctx, users.Outside{Provider: "example", Subject: "sub-1"}, true)
+	u, _, _ := s.SignInWith(ctx, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}, true)
 	ids, err := s.Identities(ctx, u.ID)
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("Identities = %v, %v", ids, err)
@@ -82,14 +82,14 @@ func TestUnlink(t *testing.T) {
 			t.Fatalf("alice unlinking %q: %v", id, err)
 		}
 	}
-	if _, err := s.Link(ctx, pwUser.ID, users.Outside{Provider: "example", Subject: "sub-1"}); !errors.Is(err, latchkey.ErrInvalidRequest) {
+	if _, err := s.Link(ctx, pwUser.ID, users.Outside{Issuer: "https://example.test", Provider: "example", Subject: "sub-1"}); !errors.Is(err, latchkey.ErrInvalidRequest) {
 		t.Fatalf("linking another account's identity: %v", err)
 	}
-	l, err := s.Link(ctx, pwUser.ID, users.Outside{Provider: "second", Subject: "sub-1"})
+	l, err := s.Link(ctx, pwUser.ID, users.Outside{Issuer: "https://second.test", Provider: "second", Subject: "sub-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, err := s.Link(ctx, pwUser.ID, users.Outside{Provider: "second", Subject: "sub-1"}); err != nil || again.ID != l.ID {
+	if again, err := s.Link(ctx, pwUser.ID, users.Outside{Issuer: "https://second.test", Provider: "second", Subject: "sub-1"}); err != nil || again.ID != l.ID {
 		t.Fatalf("linking twice = %+v, %v", again, err)
 	}
 	if err := s.Unlink(ctx, pwUser.ID, l.ID); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/store"
 )
 
 // adminFunc is an administrative command: it works on the opened store and
@@ -42,6 +45,7 @@ func usersAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error 
 	if err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindUserCreated, UserID: u.ID})
 	fmt.Fprintf(tw, "%s\t%s\n", u.ID, u.Username)
 	return nil
 }
@@ -91,6 +95,7 @@ func usersDisable(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) er
 	if err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindUserDisabled, UserID: u.ID})
 	if err := e.auth.Revoke(ctx, latchkey.RevokeOptions{UserID: u.ID, Reason: latchkey.ReasonAdmin}); err != nil {
 		return err
 	}
@@ -103,6 +108,7 @@ func usersEnable(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) err
 	if err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindUserEnabled, UserID: u.ID})
 	fmt.Fprintf(tw, "%s\t%s\tenabled\n", u.ID, u.Username)
 	return nil
 }
@@ -136,6 +142,7 @@ func clientsAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) erro
 	if err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindClientAdded, Detail: clientDetail(cl.ID)})
 	if secret == "" {
 		fmt.Fprintf(tw, "%s\tpublic\n", cl.ID)
 		return nil
@@ -166,6 +173,7 @@ func clientsRemove(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) e
 	if err := e.clients.Remove(ctx, c.args[0]); err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindClientRemoved, Detail: clientDetail(c.args[0])})
 	fmt.Fprintf(tw, "%s\tremoved\n", c.args[0])
 	return nil
 }
@@ -187,7 +195,14 @@ func keysRotate(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) erro
 	if err := rotate(ctx); err != nil {
 		return err
 	}
+	e.record(store.Event{Kind: audit.KindKeyRotated})
 	return keysList(ctx, c, e, tw)
+}
+
+// clientDetail is the audit detail naming a client.
+func clientDetail(id string) string {
+	b, _ := json.Marshal(map[string]string{"client_id": id})
+	return string(b)
 }
 
 // readPassword reads one line from stdin, so a password never appears in the

@@ -43,6 +43,8 @@ var (
 		"session-lifetime", "locked-expiry", "reuse-grace", "bind-access", "token-locations",
 		"cookie-secure", "csrf", "registration", "revocation-delay", "leeway", "demo",
 		"trusted-proxies", "store-pool", "memory-policy", "provider", "provider-signup",
+		"audit-log", "audit-retention", "max-sessions",
+		"metrics-addr",
 	}
 )
 
@@ -61,6 +63,7 @@ var commands = []*command{
 	{name: "clients remove", args: "ID", summary: "remove an OAuth client: its refresh tokens stop working", flags: storeFlags, run: withStore(clientsRemove)},
 	{name: "keys list", summary: "list signing keys", flags: storeFlags, run: withStore(keysList)},
 	{name: "keys rotate", summary: "publish a new next key and start signing with the previous next key", flags: append([]string{"force"}, storeFlags...), run: withStore(keysRotate)},
+	{name: "audit list", summary: "list audit events, newest first (--user NAME, --since 24h, --json)", flags: append([]string{"user", "since", "json"}, storeFlags...), run: withStore(auditList)},
 	{name: "version", summary: "print the version", run: runVersion},
 }
 

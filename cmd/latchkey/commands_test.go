@@ -80,6 +80,7 @@ func TestCommandFlags(t *testing.T) {
 		"users add":       {"store", "store-pool"},
 		"users list":      {"store", "store-pool"},
 		"users show":      {"store", "store-pool"},
+		"audit list":      {"user", "since", "json", "store", "store-pool"},
 		"users disable":   {"store", "store-pool", "access-ttl", "leeway"},
 		"users enable":    {"store", "store-pool"},
 		"sessions list":   {"store", "store-pool"},

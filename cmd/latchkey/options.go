@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/provider"
@@ -56,9 +57,18 @@ type options struct {
 	confidential    bool
 	clientName      string
 	providers       []provider.Config
-	providerSignup  string // "", "true" or "false"; "" follows --registration
+	auditLog        string
+	auditRetention  time.Duration
+	maxSessions     int
+	user            string        // audit list --user
+	since           time.Duration // audit list --since
+	json            bool          // audit list --json
+	providerSignup  string        // "", "true" or "false"; "" follows --registration
+	metricsAddr     string        // "" : no metrics listener
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
+	// observers are told of everything Auth does (metrics, audit).
+	observers []latchkey.Observer
 
 	locations []httpauth.Location
 	proxies   httpauth.TrustedProxies
@@ -139,6 +149,24 @@ var flagDefs = map[string]flagDef{
 	"memory-policy": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.memoryPolicy, n, "auto", "garbage-collector policy: auto (GOGC=200 and a soft memory limit, unless GOGC or GOMEMLIMIT is set) or off")
 	}},
+	"audit-log": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.auditLog, n, "", "also write audit events as JSON lines to this file (- for standard output)")
+	}},
+	"audit-retention": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.auditRetention, n, audit.DefaultRetention, "how long the store keeps audit events")
+	}},
+	"max-sessions": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.IntVar(&o.maxSessions, n, latchkey.DefaultMaxSessions, "live sessions per user; a login beyond it ends the least recently used (0: no cap)")
+	}},
+	"user": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.user, n, "", "only this user's events")
+	}},
+	"since": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.since, n, 0, "only events of this last while (e.g. 24h; default all)")
+	}},
+	"json": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.json, n, false, "JSON lines instead of a table")
+	}},
 	"provider": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.Func(n, "an OpenID Connect provider: NAME=ISSUER_URL,client_id=ID[,client_id=ID2][,client_secret=…|client_secret_file=PATH][,leeway=DUR] (repeatable; several in one value separated by ';')", func(v string) error {
 			for _, one := range strings.Split(v, ";") {
@@ -156,6 +184,9 @@ var flagDefs = map[string]flagDef{
 	}},
 	"provider-signup": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.providerSignup, n, "", "a first sign-in with an identity no account is linked to creates an account: true or false (default: as --registration)")
+	}},
+	"metrics-addr": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.metricsAddr, n, "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9464 (default off)")
 	}},
 	"force": {false, func(fs *flag.FlagSet, o *options, n string) {
 		fs.BoolVar(&o.force, n, false, "promote the next key even if it was published less than 2 minutes ago")
@@ -374,8 +405,27 @@ func (o *options) authConfig(st store.Store, secret []byte, issuer string, log *
 		BindAccess:      o.bindAccess,
 		RevocationDelay: o.revocationDelay,
 		Leeway:          o.leeway,
+		MaxSessions:     maxSessions(o.maxSessions),
 		Logger:          log,
+		Observer:        observer(o.observers),
 	}
+}
+
+// maxSessions is the library's MaxSessions for --max-sessions: 0 is no cap.
+func maxSessions(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// observer tells each of os, or is nil when there are none (so that Auth
+// does not time its store calls for nobody).
+func observer(os []latchkey.Observer) latchkey.Observer {
+	if len(os) == 0 {
+		return nil
+	}
+	return latchkey.Observers(os...)
 }
 
 // writePrivate writes content to a new mode-0600 temporary file in dir and

@@ -84,7 +84,7 @@ func TestUsersShowIdentities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _, err := us.SignInWith(ctx, users.Outside{Provider: "google", Subject: "1234567890", Email: "ann@example.com"}, true)
+	u, _, err := us.SignInWith(ctx, users.Outside{Issuer: "https://accounts.google.com", Provider: "google", Subject: "1234567890", Email: "ann@example.com"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestUsersShowIdentities(t *testing.T) {
 	if err := run(ctx, []string{"users", "show", "--store", "sqlite:" + path, u.Username}, envFunc(nil), strings.NewReader(""), &out, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{u.ID, "google", "1234567890", "ann@example.com", "PASSWORD  false"} {
+	for _, want := range []string{u.ID, "https://accounts.google.com", "1234567890", "ann@example.com", "PASSWORD  false"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("users show printed %q, missing %q", out.String(), want)
 		}

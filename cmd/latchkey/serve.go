@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/memlimit"
 	"github.com/latchkey/latchkey/oauth"
@@ -30,6 +32,11 @@ type env struct {
 	auth    *latchkey.Auth
 	users   *users.Service
 	clients *oauth.Clients
+	// audit records security events when the store keeps them (nil
+	// otherwise); admin commands record their changes through it.
+	audit      *audit.Recorder
+	auditStore store.Audit
+	closeLines func() error
 }
 
 // open opens the store and, with the secret, the Auth; issuer "" keeps the
@@ -50,10 +57,19 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, adm
 	if err != nil {
 		return nil, err
 	}
+	rec, auditStore, closeLines, err := o.openAudit(st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if rec != nil {
+		o.observers = append(o.observers, rec)
+	}
 	cfg := o.authConfig(st, secret, issuer, log)
 	cfg.AdminTool = admin
 	a, err := latchkey.New(ctx, cfg)
 	if err != nil {
+		closeAudit(rec, closeLines)
 		st.Close()
 		return nil, err
 	}
@@ -63,21 +79,94 @@ func (o *options) open(ctx context.Context, log *slog.Logger, issuer string, adm
 	clientStore, ok2 := st.(store.Clients)
 	if !ok1 || !ok2 {
 		a.Close()
+		closeAudit(rec, closeLines)
 		st.Close()
 		return nil, fmt.Errorf("the %s store does not keep users and OAuth clients", scheme)
 	}
 	u, err := users.New(users.Config{Store: accounts})
 	if err != nil {
 		a.Close()
+		closeAudit(rec, closeLines)
 		st.Close()
 		return nil, err
 	}
-	return &env{log: log, store: st, auth: a, users: u, clients: oauth.New(clientStore, nil)}, nil
+	return &env{log: log, store: st, auth: a, users: u, clients: oauth.New(clientStore, nil),
+		audit: rec, auditStore: auditStore, closeLines: closeLines}, nil
+}
+
+// openAudit makes the audit recorder: events kept in the store (when it
+// offers store.Audit) and, for serve, written to --audit-log.
+func (o *options) openAudit(st store.Store, log *slog.Logger) (*audit.Recorder, store.Audit, func() error, error) {
+	auditStore, _ := st.(store.Audit)
+	var lines io.Writer
+	closeLines := func() error { return nil }
+	switch o.auditLog {
+	case "":
+	case "-":
+		lines = os.Stdout
+	default:
+		f, err := os.OpenFile(o.auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("--audit-log: %w", err)
+		}
+		lines, closeLines = f, f.Close
+	}
+	if auditStore == nil && lines == nil {
+		return nil, nil, closeLines, nil
+	}
+	return audit.New(audit.Config{Store: auditStore, Lines: lines, Retention: o.auditRetention, Logger: log}), auditStore, closeLines, nil
+}
+
+// closeAudit flushes the recorder and closes the audit log.
+func closeAudit(rec *audit.Recorder, closeLines func() error) {
+	if rec != nil {
+		rec.Close()
+	}
+	if closeLines != nil {
+		closeLines()
+	}
+}
+
+// record records an operator's change, if events are kept.
+func (e *env) record(ev store.Event) {
+	if e.audit != nil {
+		if ev.Actor == "" {
+			ev.Actor = "admin"
+		}
+		e.audit.Record(ev)
+	}
 }
 
 func (e *env) close() {
 	e.auth.Close()
+	closeAudit(e.audit, e.closeLines)
 	e.store.Close()
+}
+
+// auditObserver is the recorder as the server's observer, or nil.
+func auditObserver(rec *audit.Recorder) latchkey.Observer {
+	if rec == nil {
+		return nil
+	}
+	return rec
+}
+
+// purgeAudit deletes events older than the retention, hourly, until ctx ends.
+func purgeAudit(ctx context.Context, rec *audit.Recorder, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := rec.Purge(ctx); err != nil {
+			log.Warn("purging old audit events failed", "err", err)
+		} else if n > 0 {
+			log.Info("purged old audit events", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // startProviders makes the configured providers and fetches their
@@ -111,6 +200,12 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		return fmt.Errorf("listening on %s: %w", o.addr, err)
 	}
 	defer ln.Close()
+	ms, err := listenMetrics(o.metricsAddr)
+	if err != nil {
+		return err
+	}
+	defer ms.shutdown(context.Background())
+	ms.observe(o)
 	addr := ln.Addr().String()
 	issuer := o.issuer
 	if issuer == "" {
@@ -142,7 +237,17 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	if len(providers) > 0 && markers == nil {
 		return fmt.Errorf("the %s store keeps no single-use markers, which --provider needs", redact(o.store))
 	}
+	var shared store.Buckets
+	if scheme, _ := storeScheme(o.store); scheme != "sqlite" {
+		shared, _ = e.store.(store.Buckets) // one budget for every node
+	}
+	if e.audit != nil {
+		go purgeAudit(ctx, e.audit, log)
+	}
 	srv, err := server.New(server.Config{
+		SharedLimits:   shared,
+		Audit:          e.auditStore,
+		Observer:       auditObserver(e.audit),
 		Providers:      providers,
 		ProviderSignup: o.signup(),
 		Markers:        markers,
@@ -153,14 +258,16 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 			DisableCSRF: !o.csrf},
 		Registration:   o.registration,
 		TrustedProxies: o.proxies,
+		Metrics:        ms.serverMetrics(),
 		Logger:         log,
 	})
 	if err != nil {
 		return err
 	}
 	hs := server.HTTPServer(addr, srv.Handler(), log)
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	ms.serve(e.auth, log, errc)
 	log.Info("latchkey listening", "addr", "http://"+addr, "store", redact(o.store), "issuer", issuer, "signing_alg", o.signingAlg)
 	select {
 	case err := <-errc:
@@ -173,6 +280,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 	if err := hs.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	ms.shutdown(sctx)
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

@@ -10,11 +10,17 @@
 package ratelimit
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/latchkey/latchkey/store"
 )
 
 // Config sets the buckets; zero fields take the defaults in brackets.
@@ -32,6 +38,16 @@ type Config struct {
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Shared keeps the buckets in a store every node uses, so that N nodes
+	// allow what one allows; nil keeps them in this process only. The
+	// in-process buckets are kept either way: when the store is slow or down
+	// the limiter falls back to them, never to no limit and never to refusing
+	// everyone.
+	Shared store.Buckets
+	// SharedTimeout bounds each call to Shared [250ms].
+	SharedTimeout time.Duration
+	// Logger hears when Shared fails; nil discards it.
+	Logger *slog.Logger
 }
 
 // Limiter is safe for concurrent use.
@@ -39,6 +55,9 @@ type Limiter struct {
 	cfg     Config
 	mu      sync.Mutex
 	buckets map[string]*bucketState
+
+	failingMu sync.Mutex
+	failing   time.Time // when the shared store last failed (zero: it answers)
 }
 
 // bucketState is a token bucket and the attempts holding a place in it.
@@ -69,8 +88,12 @@ func New(cfg Config) *Limiter {
 	def(&cfg.AccountBurst, 50)
 	defd(&cfg.AccountEvery, 20*time.Second)
 	def(&cfg.MaxEntries, 100_000)
+	defd(&cfg.SharedTimeout, 250*time.Millisecond)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Limiter{cfg: cfg, buckets: map[string]*bucketState{}}
 }
@@ -119,9 +142,10 @@ func (l *Limiter) Allow(account, addr string) (retryAfter time.Duration, ok bool
 // Attempt is one login attempt that holds a token of each of its buckets
 // while the password is checked. Call exactly one of Succeed and Fail.
 type Attempt struct {
-	l    *Limiter
-	held []*bucketState
-	pair string
+	l      *Limiter
+	held   []*bucketState
+	pair   string
+	shared []store.Bucket // the attempt's buckets in the shared store; nil without one
 }
 
 // Begin reserves a token from each bucket of (account, addr) before the
@@ -129,6 +153,21 @@ type Attempt struct {
 // If a bucket is empty it reserves nothing and returns how long to wait.
 func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Duration, ok bool) {
 	now := l.cfg.Now()
+	a, retryAfter, ok = l.beginLocal(account, addr, now)
+	if !ok || a.shared == nil {
+		return a, retryAfter, ok
+	}
+	// The shared buckets hold every node's failures. A store that does not
+	// answer leaves the decision to this process's buckets.
+	if wait, answered := l.sharedWait(a.shared, now); answered && wait > 0 {
+		a.Release()
+		return nil, wait, false
+	}
+	return a, 0, true
+}
+
+// beginLocal reserves a place in each in-process bucket.
+func (l *Limiter) beginLocal(account, addr string, now time.Time) (a *Attempt, retryAfter time.Duration, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	bs := l.bucketsFor(account, addr)
@@ -153,7 +192,7 @@ func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Durat
 	for _, st := range states {
 		st.inflight++
 	}
-	a = &Attempt{l: l, held: states}
+	a = &Attempt{l: l, held: states, shared: l.sharedBuckets(bs)}
 	if account != "" {
 		a.pair = bs[0].key
 	}
@@ -164,12 +203,15 @@ func (l *Limiter) Begin(account, addr string) (a *Attempt, retryAfter time.Durat
 // the (account, address) failures: a successful login costs nothing.
 func (a *Attempt) Succeed() {
 	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
 	for _, st := range a.held {
 		st.inflight--
 	}
 	if a.pair != "" {
 		delete(a.l.buckets, a.pair)
+	}
+	a.l.mu.Unlock()
+	if a.shared != nil && a.pair != "" {
+		a.l.shareGo(func(ctx context.Context) error { return a.l.cfg.Shared.Forget(ctx, a.shared[0].Key) })
 	}
 }
 
@@ -185,14 +227,18 @@ func (a *Attempt) Release() {
 	}
 }
 
-// Fail spends a token of each of the attempt's buckets.
+// Fail spends a token of each of the attempt's buckets, here and in the
+// shared store.
 func (a *Attempt) Fail() {
 	now := a.l.cfg.Now()
 	a.l.mu.Lock()
-	defer a.l.mu.Unlock()
 	for _, st := range a.held {
 		st.inflight--
 		st.lim.AllowN(now, 1)
+	}
+	a.l.mu.Unlock()
+	if a.shared != nil {
+		a.l.shareGo(func(ctx context.Context) error { return a.l.cfg.Shared.Spend(ctx, a.shared, now) })
 	}
 }
 
@@ -218,5 +264,52 @@ func (l *Limiter) sweep(now time.Time) {
 		if st.inflight == 0 {
 			delete(l.buckets, k)
 		}
+	}
+}
+
+// sharedBuckets names bs in the shared store: hashed, so no username or
+// address is stored in a key.
+func (l *Limiter) sharedBuckets(bs []bucket) []store.Bucket {
+	if l.cfg.Shared == nil {
+		return nil
+	}
+	out := make([]store.Bucket, len(bs))
+	for i, b := range bs {
+		sum := sha256.Sum256([]byte(b.key))
+		out[i] = store.Bucket{Key: hex.EncodeToString(sum[:16]), Burst: b.burst, Every: b.every}
+	}
+	return out
+}
+
+// sharedWait asks the shared store how long the attempt must wait; ok is
+// false when the store did not answer in time (the caller then relies on
+// the in-process buckets).
+func (l *Limiter) sharedWait(bs []store.Bucket, now time.Time) (time.Duration, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.SharedTimeout)
+	defer cancel()
+	wait, err := l.cfg.Shared.Wait(ctx, bs, now)
+	l.sharedDone(err)
+	return wait, err == nil
+}
+
+// shareGo runs a write to the shared store under the timeout, synchronously:
+// an attempt's failure must count before the next attempt asks.
+func (l *Limiter) shareGo(f func(ctx context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.SharedTimeout)
+	defer cancel()
+	l.sharedDone(f(ctx))
+}
+
+// sharedDone logs the shared store's failing and recovering, once each.
+func (l *Limiter) sharedDone(err error) {
+	l.failingMu.Lock()
+	defer l.failingMu.Unlock()
+	switch {
+	case err != nil && l.failing.IsZero():
+		l.failing = l.cfg.Now()
+		l.cfg.Logger.Warn("the shared rate-limit store failed; limiting in this process only until it answers", "err", err)
+	case err == nil && !l.failing.IsZero():
+		l.failing = time.Time{}
+		l.cfg.Logger.Info("the shared rate-limit store answers again")
 	}
 }

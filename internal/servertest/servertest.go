@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/fakeclock"
@@ -52,6 +53,15 @@ type Options struct {
 	Providers func(t testing.TB, issuer string) []*provider.Provider
 	// ProviderSignup lets a first provider sign-in create an account.
 	ProviderSignup bool
+	// Audit records security events in the store (which must offer
+	// store.Audit) and serves GET /me/events; Env.Audit is the recorder.
+	Audit bool
+	// SharedLimits keeps the login limiter's buckets in the store (which must
+	// offer store.Buckets), as serve does on a shared store.
+	SharedLimits bool
+	// Buckets, when set, is the limiter's shared store instead of the
+	// server's own store.
+	Buckets store.Buckets
 	// Grants are sign-in grants of the test's own.
 	Grants []grant.Grant
 	// Secret is the deployment secret; nil makes a random one. Servers that
@@ -79,6 +89,8 @@ type Env struct {
 	Clients *oauth.Clients
 	DBPath  string
 	Secret  []byte
+	// Audit is the recorder of Options.Audit; Close flushes it.
+	Audit *audit.Recorder
 	// The secrets of the confidential clients "rs" and "other"; empty on a
 	// server started on a store that had them already.
 	RSSecret, OtherSecret string
@@ -114,6 +126,12 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	clk := fakeclock.New(time.Now().Truncate(time.Second))
 	cfg := latchkey.Config{Store: st, Secret: secret, Issuer: issuer, Now: clk.Now, RevocationDelay: 50 * time.Millisecond}
+	var rec *audit.Recorder
+	if o.Audit {
+		rec = audit.New(audit.Config{Store: st.(store.Audit), Now: clk.Now})
+		t.Cleanup(func() { rec.Close() })
+		cfg.Observer = rec
+	}
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
@@ -150,6 +168,15 @@ func Start(t testing.TB, o Options) *Env {
 		scfg.Providers, scfg.ProviderSignup = o.Providers(t, issuer), o.ProviderSignup
 		scfg.Markers, _ = st.(store.Markers)
 	}
+	if rec != nil {
+		scfg.Observer, scfg.Audit = rec, st.(store.Audit)
+	}
+	if o.SharedLimits {
+		scfg.SharedLimits = st.(store.Buckets)
+	}
+	if o.Buckets != nil {
+		scfg.SharedLimits = o.Buckets
+	}
 	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +184,7 @@ func Start(t testing.TB, o Options) *Env {
 	hs.Config.Handler = srv.Handler()
 	hs.Start()
 	return &Env{URL: hs.URL, Handler: srv.Handler(), Clock: clk, Auth: a, Clients: clients, DBPath: dbPath,
-		Secret: secret, RSSecret: rsSecret, OtherSecret: otherSecret}
+		Secret: secret, RSSecret: rsSecret, OtherSecret: otherSecret, Audit: rec}
 }
 
 // Jar is a cookie jar that, unlike net/http/cookiejar, sends Secure and

@@ -112,6 +112,23 @@ func TestOpenAPICheckerCatchesAWrongProviderDocument(t *testing.T) {
 				obj(d, "components", "headers", "SetCookieSignIn")["schema"] = map[string]any{"type": "string", "pattern": "^lk_signin="}
 			},
 			func(c *oasChecker) *http.Request { return c.req("GET", "/account/signin/example", "") }},
+		{"an undocumented refusal of a sign-in that asks for a link", pe, true,
+			func(d map[string]any) {
+				delete(obj(d, "paths", "/account/signin/{provider}", "get", "responses"), "400")
+			},
+			func(c *oasChecker) *http.Request { return c.req("GET", "/account/signin/example?link=1", "") }},
+		{"a wrong continue page", pe, true,
+			func(d map[string]any) {
+				// The link is not relative.
+				obj(d, "components", "schemas", "ContinuePage")["allOf"].([]any)[1] = map[string]any{"pattern": `<a id="continue" href="/`}
+			},
+			func(c *oasChecker) *http.Request {
+				j := servertest.NewJar(nil)
+				c.browse(t, j, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
+				req := c.req("POST", "/account/signin/example", url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}}.Encode(), ctForm...)
+				req.Header.Set("Cookie", j.Header())
+				return req
+			}},
 		{"an undocumented callback status", pe, true,
 			func(d map[string]any) { delete(obj(d, "paths", "/account/callback", "get", "responses"), "400") },
 			func(c *oasChecker) *http.Request { return c.req("GET", "/account/callback", "") }},

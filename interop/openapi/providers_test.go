@@ -2,8 +2,12 @@ package openapi_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/interop/internal/testop"
 	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/store/sqlite"
 )
 
 // RFC 8693 names.
@@ -40,8 +45,14 @@ func startOP(t *testing.T) *testop.OP {
 // fetches the provider's documents first, as `latchkey serve` does at start.
 func startWithProvider(t *testing.T, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
 	t.Helper()
+	return startWithProviderAs(t, "example", op, o, warm)
+}
+
+// startWithProviderAs is startWithProvider with the provider called name.
+func startWithProviderAs(t *testing.T, name string, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
+	t.Helper()
 	o.Providers = func(t testing.TB, issuer string) []*provider.Provider {
-		p, err := provider.New(provider.Config{Name: "example", Issuer: op.Issuer(), ClientIDs: []string{"native"}}, provider.Options{})
+		p, err := provider.New(provider.Config{Name: name, Issuer: op.Issuer(), ClientIDs: []string{"native"}}, provider.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +76,7 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 	ctForm := []string{"Content-Type", "application/x-www-form-urlencoded"}
 	login := func(t *testing.T, user, nonce string) pair {
 		t.Helper()
-		body := `{"provider":"example","id_token":"` + op.IDToken(t, "native", user, nonce) + `"`
+		body := `{"provider":"example","id_token":"` + op.IDToken(t, "native", user, hashed(nonce)) + `"`
 		if nonce != "" {
 			body += `,"nonce":"` + nonce + `"`
 		}
@@ -83,7 +94,8 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 	})
 
 	t.Run("login", func(t *testing.T) {
-		tok := op.IDToken(t, "native", "alice", "n-1")
+		// The token carries the hex SHA-256 of the nonce the app sends.
+		tok := op.IDToken(t, "native", "alice", hashed("n-1"))
 		r := c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"`+tok+`","nonce":"n-1"}`))
 		wantStatus(t, r, 200, "")
 		if p := pairOf(t, r); p.access == "" || p.refresh == "" {
@@ -95,8 +107,15 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		if ch := r.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, "used already") {
 			t.Errorf("replayed ID token: WWW-Authenticate = %q", ch)
 		}
-		// The nonce must match; a token without one takes none.
-		wantStatus(t, c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", "n-2")+`","nonce":"other"}`)), 401, "invalid_token")
+		// The nonce must match; the token's own nonce sent back does not;
+		// a token without one takes none.
+		wantStatus(t, c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", hashed("n-2"))+`","nonce":"other"}`)), 401, "invalid_token")
+		own := hashed("n-4")
+		r = c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", own)+`","nonce":"`+own+`"}`))
+		wantStatus(t, r, 401, "invalid_token")
+		if m, _ := jsonOf(t, r)["message"].(string); !strings.Contains(m, "nonce does not match") {
+			t.Errorf("the token's own nonce sent back: %q", m)
+		}
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "alice", "")+`","nonce":"n-3"}`)), 401, "invalid_token")
 		wantStatus(t, c.check(t, c.req("POST", "/login", `{"provider":"example","id_token":"garbage"}`)), 401, "invalid_token")
 		// The grant form selects the same grant; cookie mode works as with a password.
@@ -135,6 +154,9 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		// Without the provider's discovery document, no browser flow yet;
 		// once the provider is back, the flow starts.
 		wantStatus(t, dc.check(t, dc.req("GET", "/account/signin/example", "")), 503, "")
+		dj := servertest.NewJar(nil)
+		dc.browse(t, dj, dc.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
+		wantStatus(t, linkStart(t, dc, dj, "example"), 503, "")
 		down.SetDown(false)
 		deadline := time.Now().Add(15 * time.Second)
 		for {
@@ -165,7 +187,7 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		}
 		wantStatus(t, c.check(t, c.req("POST", "/oauth/token", form("subject_token", tok), ctForm...)), 400, "invalid_grant")
 		wantStatus(t, c.check(t, c.req("POST", "/oauth/token", form("subject_token", "garbage"), ctForm...)), 400, "invalid_grant")
-		r = c.check(t, c.req("POST", "/oauth/token", form("subject_token", op.IDToken(t, "native", "alice", "n"), "nonce", "n", "provider", "example",
+		r = c.check(t, c.req("POST", "/oauth/token", form("subject_token", op.IDToken(t, "native", "alice", hashed("n")), "nonce", "n", "provider", "example",
 			"requested_token_type", accessTokenType, "audience", "latchkey", "resource", servertest.Issuer, "scope", "account"), ctForm...))
 		wantStatus(t, r, 200, "")
 		if got := jsonOf(t, r)["issued_token_type"]; got != accessTokenType {
@@ -181,6 +203,8 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		wantStatus(t, c.checkOutside(t, c.req("POST", "/oauth/token", form("subject_token", tok, "requested_token_type", idTokenType), ctForm...)), 400, "invalid_request")
 		// The token was never spent: it still signs in.
 		wantStatus(t, c.check(t, c.req("POST", "/oauth/token", form("subject_token", tok), ctForm...)), 200, "")
+		own := hashed("n-5")
+		wantStatus(t, c.check(t, c.req("POST", "/oauth/token", form("subject_token", op.IDToken(t, "native", "alice", own), "nonce", own), ctForm...)), 400, "invalid_grant")
 
 		md := jsonOf(t, c.check(t, c.req("GET", "/.well-known/oauth-authorization-server", "")))
 		if gts := strs(md["grant_types_supported"]); !slices.Contains(gts, tokenExchange) {
@@ -216,7 +240,7 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		// Only a fresh token links.
 		refreshed := pairOf(t, c.check(t, c.req("POST", "/refresh", "", "Authorization", "Bearer "+a.refresh)))
 		link := func(user, nonce string) string {
-			b := `{"provider":"example","id_token":"` + op.IDToken(t, "native", user, nonce) + `"`
+			b := `{"provider":"example","id_token":"` + op.IDToken(t, "native", user, hashed(nonce)) + `"`
 			if nonce != "" {
 				b += `,"nonce":"` + nonce + `"`
 			}
@@ -272,6 +296,43 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		wantStatus(t, c.browse(t, j, c.req("DELETE", "/identities/"+bobID, "", "X-CSRF-Token", j.Get("__Host-lk_csrf"))), 204, "")
 	})
 
+	t.Run("identities by issuer", func(t *testing.T) {
+		// Identities are kept by issuer: a server on the same store shows
+		// them by its own name for that issuer, or by the issuer when it has
+		// no provider with it.
+		first := startWithProvider(t, op, servertest.Options{}, true)
+		fc := newOASChecker(t, first)
+		fc.providers = true
+		r := fc.check(t, fc.req("POST", "/identities", `{"provider":"example","id_token":"`+op.IDToken(t, "native", "dave", "")+`"}`,
+			"Authorization", "Bearer "+fc.login(t).access))
+		wantStatus(t, r, 201, "")
+		shared := func(t testing.TB) servertest.Store {
+			db, err := sqlite.Open(context.Background(), first.DBPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			return db
+		}
+		other := startOP(t)
+		for _, tc := range []struct {
+			name string
+			op   *testop.OP
+			want string
+		}{
+			{"renamed", op, "renamed"},
+			{"example", other, op.Issuer()},
+		} {
+			ne := startWithProviderAs(t, tc.name, tc.op, servertest.Options{Store: shared, Secret: first.Secret}, false)
+			nc := newOASChecker(t, ne)
+			nc.providers = true
+			ids := identitiesOf(t, nc.check(t, nc.req("GET", "/identities", "", "Authorization", "Bearer "+nc.login(t).access)))
+			if len(ids) != 1 || ids[0]["provider"] != tc.want {
+				t.Errorf("%s at %s: identities %v, want provider %q", tc.name, tc.op.Issuer(), ids, tc.want)
+			}
+		}
+	})
+
 	t.Run("account page", func(t *testing.T) {
 		j := servertest.NewJar(nil)
 		r := c.browse(t, j, c.req("GET", "/account", ""))
@@ -289,6 +350,14 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		wantStatus(t, c.browse(t, j, c.req("HEAD", "/account/signin/example", "")), 302, "")
 		wantStatus(t, c.browse(t, j, c.req("GET", "/account/signin/nope", "")), 404, "")
 		wantStatus(t, c.browse(t, j, c.req("HEAD", "/account/signin/nope", "")), 404, "")
+		// A link another site could send only signs in, and not even that
+		// when it asks for a link.
+		r = c.browse(t, j, c.req("GET", "/account/signin/example?link=1", ""))
+		wantStatus(t, r, 400, "")
+		if b := string(bodyOf(t, r)); !strings.Contains(b, "Link button") {
+			t.Errorf("GET with link: %.300s", b)
+		}
+		wantStatus(t, c.browse(t, j, c.req("HEAD", "/account/signin/example?link=", "")), 400, "")
 		// A callback whose state does not match the flow, and one without a flow.
 		wantStatus(t, c.browse(t, j, c.req("GET", "/account/callback?state=forged&code=x", "")), 400, "")
 		if j.Get("__Host-lk_signin") != "" {
@@ -297,17 +366,41 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		wantStatus(t, c.browse(t, j, c.req("GET", "/account/callback", "")), 400, "")
 		wantStatus(t, c.check(t, c.req("GET", "/account/callback?state=x&code=y", "")), 400, "")
 		wantStatus(t, c.check(t, c.req("HEAD", "/account/callback", "")), 400, "")
-		// Linking needs a session, and a fresh one.
-		r = c.check(t, c.req("GET", "/account/signin/example?link=1", ""))
-		wantStatus(t, r, 303, "")
+
+		// Linking starts with the account page's form: a same-origin post
+		// with the CSRF token, from a signed-in browser whose sign-in is recent.
+		r = c.check(t, c.req("POST", "/account/signin/example", "csrf_token=x", ctForm...))
+		wantStatus(t, r, 401, "missing_token")
+		if ch := r.Header.Get("WWW-Authenticate"); ch != `Bearer realm="latchkey"` {
+			t.Errorf("link start without a session: WWW-Authenticate = %q", ch)
+		}
+		wantStatus(t, c.checkOutside(t, c.req("POST", "/account/signin/example", `{`)), 400, "invalid_request")
 		stale := servertest.NewJar(nil)
 		c.browse(t, stale, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
-		wantStatus(t, c.browse(t, stale, c.req("GET", "/account/signin/example?link=1", "")), 302, "")
-		// A refreshed token of a session begun a while ago is not recent enough.
+		wantStatus(t, c.browse(t, stale, c.req("POST", "/account/signin/example", "x=1", ctForm...)), 403, "csrf_failed")
+		wantStatus(t, linkStart(t, c, stale, "example", "Sec-Fetch-Site", "cross-site"), 403, "csrf_failed")
+		r = linkStart(t, c, stale, "example")
+		wantStatus(t, r, 200, "")
+		if to := continueURL(t, r); !strings.HasPrefix(to, op.Issuer()+"/") {
+			t.Errorf("the link goes on to %q", to)
+		}
+		if stale.Get("__Host-lk_signin") == "" || r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("link start: flow cookie %q, headers %v", stale.Get("__Host-lk_signin"), r.Header)
+		}
+		// A refreshed token of a session begun moments ago will do; one of
+		// a session begun a while ago will not.
 		wantStatus(t, c.browse(t, stale, c.req("POST", "/refresh", "", "X-CSRF-Token", stale.Get("__Host-lk_csrf"))), 200, "")
-		wantStatus(t, c.browse(t, stale, c.req("GET", "/account/signin/example?link=1", "")), 302, "")
+		wantStatus(t, linkStart(t, c, stale, "example"), 200, "")
 		e.Clock.Add(11 * time.Minute)
-		wantStatus(t, c.browse(t, stale, c.req("GET", "/account/signin/example?link=1", "")), 403, "")
+		r = linkStart(t, c, stale, "example")
+		wantStatus(t, r, 403, "")
+		if b := string(bodyOf(t, r)); !strings.Contains(b, "recent sign-in") || !strings.Contains(b, `id="username"`) {
+			t.Errorf("link start of an old session: %.300s", b)
+		}
+		recent := servertest.NewJar(nil)
+		c.browse(t, recent, c.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
+		wantStatus(t, linkStart(t, c, recent, "nope"), 404, "")
+		wantStatus(t, linkStart(t, c, recent, "example"), 200, "")
 
 		// The unlink form refuses what the other forms refuse.
 		wantStatus(t, c.check(t, c.req("POST", "/account/identities/0123456789abcdef0123456789abcdef/unlink", "csrf_token=x", ctForm...)), 401, "missing_token")
@@ -324,23 +417,37 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		bc := newOASChecker(t, be)
 		bc.providers = true
 		ctForm := []string{"Content-Type", "application/x-www-form-urlencoded"}
-		j := servertest.NewJar(nil)
-		flow := func(t *testing.T, start, user string) *url.URL {
+		authorize := func(t *testing.T, at, user string) *url.URL {
 			t.Helper()
-			r := bc.browse(t, j, bc.req("GET", start, ""))
-			wantStatus(t, r, 302, "")
-			back := op.Authorize(t, r.Header.Get("Location"), user)
+			back := op.Authorize(t, at, user)
 			if !strings.HasPrefix(back.String(), be.URL+"/account/callback?") {
 				t.Fatalf("the provider sent the browser to %s", back)
 			}
 			return back
 		}
-		// The provider refuses: the page says so.
+		signIn := func(t *testing.T, j *servertest.Jar, user string) *url.URL {
+			t.Helper()
+			r := bc.browse(t, j, bc.req("GET", "/account/signin/example", ""))
+			wantStatus(t, r, 302, "")
+			return authorize(t, r.Header.Get("Location"), user)
+		}
+		link := func(t *testing.T, j *servertest.Jar, user string) *url.URL {
+			t.Helper()
+			r := linkStart(t, bc, j, "example")
+			wantStatus(t, r, 200, "")
+			return authorize(t, continueURL(t, r), user)
+		}
+		j := servertest.NewJar(nil)
+		// The provider refuses: the page says so, with the challenge of a 401.
 		r := bc.browse(t, j, bc.req("GET", "/account/signin/example", ""))
 		state, _ := url.ParseQuery(strings.SplitN(r.Header.Get("Location"), "?", 2)[1])
-		wantStatus(t, bc.browse(t, j, bc.req("GET", "/account/callback?"+url.Values{"state": {state.Get("state")}, "error": {"access_denied"}}.Encode(), "")), 401, "")
+		r = bc.browse(t, j, bc.req("GET", "/account/callback?"+url.Values{"state": {state.Get("state")}, "error": {"access_denied"}}.Encode(), ""))
+		wantStatus(t, r, 401, "")
+		if ch := r.Header.Get("WWW-Authenticate"); ch != `Bearer realm="latchkey"` {
+			t.Errorf("the 401 page: WWW-Authenticate = %q", ch)
+		}
 
-		back := flow(t, "/account/signin/example", "carol")
+		back := signIn(t, j, "carol")
 		r = bc.browse(t, j, bc.req("GET", back.RequestURI(), ""))
 		wantStatus(t, r, 303, "")
 		if r.Header.Get("Location") != "/account" || j.Get("__Host-lk_access") == "" || j.Get("__Host-lk_signin") != "" {
@@ -349,15 +456,16 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		// The code is spent.
 		wantStatus(t, bc.browse(t, servertest.NewJar(nil), bc.req("GET", back.RequestURI(), "")), 400, "")
 
-		back = flow(t, "/account/signin/example?link=1", "dave")
+		// The provider sign-in is recent: it links.
+		back = link(t, j, "dave")
 		r = bc.browse(t, j, bc.req("GET", back.RequestURI(), ""))
 		wantStatus(t, r, 303, "")
 		if r.Header.Get("Location") != "/account?done=linked" {
 			t.Fatalf("link callback: Location %q", r.Header.Get("Location"))
 		}
 		r = bc.browse(t, j, bc.req("GET", "/account?done=linked", ""))
-		if !strings.Contains(string(bodyOf(t, r)), `id="identities"`) {
-			t.Errorf("the account page lists no identities: %.300s", bodyOf(t, r))
+		if b := string(bodyOf(t, r)); !strings.Contains(b, `id="identities"`) || !strings.Contains(b, `id="link-example"`) {
+			t.Errorf("the account page lists no identities or no Link button: %.300s", b)
 		}
 		ids := identitiesOf(t, bc.browse(t, j, bc.req("GET", "/identities", "")))
 		if len(ids) != 2 {
@@ -366,11 +474,15 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		// A link of an identity that is another account's fails on the page.
 		other := servertest.NewJar(nil)
 		bc.browse(t, other, bc.req("POST", "/login", `{"username":"test","password":"test","cookies":true}`))
-		saved := j
-		j = other
-		back = flow(t, "/account/signin/example?link=1", "dave")
+		back = link(t, other, "dave")
+		wantStatus(t, bc.browse(t, other, bc.req("GET", back.RequestURI(), "")), 400, "")
+		// A link finishes only in a browser signed in as the user who
+		// started it: not in one without a session, nor as another user.
+		back = link(t, other, "bob")
+		wantStatus(t, bc.browse(t, servertest.NewJar(map[string]string{"__Host-lk_signin": other.Get("__Host-lk_signin")}), bc.req("GET", back.RequestURI(), "")), 400, "")
+		back = link(t, other, "bob")
+		j.Set("__Host-lk_signin", other.Get("__Host-lk_signin"))
 		wantStatus(t, bc.browse(t, j, bc.req("GET", back.RequestURI(), "")), 400, "")
-		j = saved
 
 		csrf := url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}}.Encode()
 		r = bc.browse(t, j, bc.req("POST", "/account/identities/"+ids[0]["id"].(string)+"/unlink", csrf, ctForm...))
@@ -380,6 +492,38 @@ func TestOpenAPIMatchesProviderResponses(t *testing.T) {
 		wantStatus(t, bc.browse(t, j, bc.req("POST", "/account/identities/"+ids[1]["id"].(string)+"/unlink", csrf, ctForm...)), 400, "")
 		wantStatus(t, bc.browse(t, j, bc.req("POST", "/account/identities/"+ids[0]["id"].(string)+"/unlink", csrf, ctForm...)), 404, "")
 	})
+}
+
+// linkStart posts the account page's Link form for provider with the
+// browser j's cookies and CSRF token (and the headers hdr).
+func linkStart(t testing.TB, c *oasChecker, j *servertest.Jar, provider string, hdr ...string) *http.Response {
+	t.Helper()
+	body := url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}}.Encode()
+	return c.browse(t, j, c.req("POST", "/account/signin/"+provider, body, append([]string{"Content-Type", "application/x-www-form-urlencoded"}, hdr...)...))
+}
+
+// continueURL is where the page that POST /account/signin/{provider}
+// answers sends the browser: its meta refresh, which its continue link
+// must agree with.
+func continueURL(t testing.TB, r *http.Response) string {
+	t.Helper()
+	b := string(bodyOf(t, r))
+	meta := regexp.MustCompile(`<meta http-equiv="refresh" content="0;url=([^"]+)">`).FindStringSubmatch(b)
+	link := regexp.MustCompile(`<a id="continue" href="([^"]+)">`).FindStringSubmatch(b)
+	if meta == nil || link == nil || meta[1] != link[1] {
+		t.Fatalf("the continue page: %.2000s", b)
+	}
+	return html.UnescapeString(link[1])
+}
+
+// hashed is the nonce as a native SDK puts it in the ID token by default: its
+// hex SHA-256 ("" for no nonce).
+func hashed(nonce string) string {
+	if nonce == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(nonce))
+	return hex.EncodeToString(sum[:])
 }
 
 // identitiesOf is the list of a GET /identities response.

@@ -9,9 +9,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -71,11 +73,15 @@ type rigOptions struct {
 	op           *testop.OP // share one provider between servers
 	secret       []byte     // share one deployment between servers
 	extra        []provider.Config
+	rawNonce     bool // the provider's tokens carry the nonce as it is
+	browser      bool // the server's URL is its issuer, cookies without __Host-
 }
 
 func startOP(t *testing.T) *testop.OP {
 	return testop.Start(t, testop.Options{
-		Clients: []testop.Client{{ID: native}, {ID: otherApp}},
+		// The native client also takes latchkey's browser callback on any
+		// loopback port (RFC 8252 §7.3).
+		Clients: []testop.Client{{ID: native, RedirectURIs: []string{"http://127.0.0.1/callback", "http://127.0.0.1/account/callback"}}, {ID: otherApp}},
 		Users:   []testop.User{alice, bob},
 	})
 }
@@ -87,11 +93,13 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		r.op = startOP(t)
 	}
 	r.env = servertest.Start(t, servertest.Options{
-		Store:          o.store,
-		Secret:         o.secret,
-		ProviderSignup: !o.signupClosed,
+		Store:           o.store,
+		Secret:          o.secret,
+		IssuerIsURL:     o.browser,
+		InsecureCookies: o.browser,
+		ProviderSignup:  !o.signupClosed,
 		Providers: func(t testing.TB, issuer string) []*provider.Provider {
-			cfgs := append([]provider.Config{{Name: "example", Issuer: r.op.Issuer(), ClientIDs: []string{native}}}, o.extra...)
+			cfgs := append([]provider.Config{{Name: "example", Issuer: r.op.Issuer(), ClientIDs: []string{native}, RawNonce: o.rawNonce}}, o.extra...)
 			var out []*provider.Provider
 			for _, c := range cfgs {
 				p, err := provider.New(c, provider.Options{Now: r.clock.Now})
@@ -170,6 +178,12 @@ func (r *rig) token(t testing.TB, who testop.User, nonce string) string {
 	return r.op.IDToken(t, native, who.Username, nonce)
 }
 
+// hashed is the nonce as a native SDK puts it in the token: its hex SHA-256.
+func hashed(nonce string) string {
+	sum := sha256.Sum256([]byte(nonce))
+	return hex.EncodeToString(sum[:])
+}
+
 func wantOK(t testing.TB, r reply) {
 	t.Helper()
 	if r.status != 200 || r.str("access_token") == "" || !strings.HasPrefix(r.str("refresh_token"), "lk_rt_") {
@@ -198,7 +212,7 @@ func userOf(r reply) string {
 // any other.
 func TestNativeIDTokenLogin(t *testing.T) {
 	r := newRig(t, rigOptions{})
-	first := r.login(t, r.token(t, alice, "n-1"), "n-1")
+	first := r.login(t, r.token(t, alice, hashed("n-1")), "n-1")
 	wantOK(t, first)
 	again := r.login(t, r.token(t, alice, ""), "")
 	wantOK(t, again)
@@ -216,10 +230,9 @@ func TestNativeIDTokenLogin(t *testing.T) {
 	}
 	ref := r.post(t, "/refresh", "", map[string]string{"refresh_token": first.str("refresh_token")})
 	wantOK(t, ref)
-	// The hashed form native SDKs use: the token carries SHA-256(nonce).
-	raw := "raw-nonce-from-the-app"
-	sum := sha256.Sum256([]byte(raw))
-	wantOK(t, r.login(t, r.token(t, alice, hex.EncodeToString(sum[:])), raw))
+	// The token's own nonce sent back proves nothing: refused.
+	own := hashed("n-2")
+	wantError(t, r.login(t, r.token(t, alice, own), own), 401, "invalid_token", "nonce does not match")
 }
 
 // RFC 8693: an ID token as the subject token, client authentication as for
@@ -309,7 +322,7 @@ func resign(t testing.TB, tok string, edit func(map[string]any), kid string) str
 func TestIDTokenRefusals(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	other := startOP(t) // another issuer, same client ids
-	real := func() string { return r.token(t, alice, "nonce-1") }
+	real := func() string { return r.token(t, alice, hashed("nonce-1")) }
 	jwks := func() map[string]any {
 		resp, err := http.Get(r.op.JWKSURL())
 		if err != nil {
@@ -344,8 +357,9 @@ func TestIDTokenRefusals(t *testing.T) {
 			m.Write([]byte(signed))
 			return signed + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 		}(), "nonce-1", "HS256"},
-		{"wrong issuer", other.IDToken(t, native, alice.Username, "nonce-1"), "nonce-1", "issued by"},
-		{"wrong audience", r.op.IDToken(t, otherApp, alice.Username, "nonce-1"), "nonce-1", "audience"},
+		{"wrong issuer", other.IDToken(t, native, alice.Username, hashed("nonce-1")), "nonce-1", "issued by"},
+		{"wrong audience", r.op.IDToken(t, otherApp, alice.Username, hashed("nonce-1")), "nonce-1", "audience"},
+		{"the token's own nonce sent back", real(), hashed("nonce-1"), "nonce does not match"},
 		{"wrong nonce", real(), "nonce-2", "nonce does not match"},
 		{"nonce missing from the request", real(), "", "send the nonce"},
 		{"nonce missing from the token", r.token(t, alice, ""), "nonce-1", "has none"},
@@ -397,8 +411,17 @@ func TestProviderKeyRotation(t *testing.T) {
 	wantOK(t, r.login(t, oldA, ""))
 	r.op.DropOldKeys()
 	r.clock.Advance(10 * time.Minute) // past the JWKS's max-age
-	wantError(t, r.login(t, oldB, ""), 401, "invalid_token", "does not publish")
+	// A stale set answers at once and is refreshed in the background: wait
+	// for that fetch, then the dropped key is gone.
+	before := r.op.Requests(r.op.JWKSPath())
 	wantOK(t, r.login(t, r.token(t, alice, ""), ""))
+	for deadline := time.Now().Add(10 * time.Second); r.op.Requests(r.op.JWKSPath()) == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a stale key set was never refreshed")
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the fetch's answer is being read
+	wantError(t, r.login(t, oldB, ""), 401, "invalid_token", "does not publish")
 }
 
 // Keys are cached by the JWKS's headers, and a stream of unknown kids
@@ -417,11 +440,11 @@ func TestProviderKeyCaching(t *testing.T) {
 	if n := r.op.Requests(r.op.JWKSPath()); n > base+1 {
 		t.Fatalf("10 unknown kids in a moment fetched the JWKS %d times, want at most 1", n-base)
 	}
+	afterFlood := r.op.Requests(r.op.JWKSPath())
 	r.clock.Advance(6 * time.Second)
-	resign1 := resign(t, r.token(t, alice, ""), nil, "unknown-later")
-	r.login(t, resign1, "")
-	if n := r.op.Requests(r.op.JWKSPath()); n != base+2 && n != base+1 {
-		t.Fatalf("JWKS fetched %d times", n-base)
+	r.login(t, resign(t, r.token(t, alice, ""), nil, "unknown-later"), "")
+	if n := r.op.Requests(r.op.JWKSPath()); n != afterFlood+1 {
+		t.Fatalf("an unknown kid 6 s after the last refetch fetched the JWKS %d times, want 1", n-afterFlood)
 	}
 	r.clock.Advance(6 * time.Minute) // past max-age=300
 	before := r.op.Requests(r.op.JWKSPath())
@@ -558,5 +581,162 @@ func TestConcurrentReplay(t *testing.T) {
 	wg.Wait()
 	if ok != 1 {
 		t.Fatalf("%d of 8 concurrent sign-ins with one ID token succeeded, want 1", ok)
+	}
+}
+
+// With the nonce configured raw, the token carries the app's nonce as it is
+// and only that form passes.
+func TestRawNonceProvider(t *testing.T) {
+	r := newRig(t, rigOptions{rawNonce: true})
+	wantOK(t, r.login(t, r.token(t, alice, "n-raw"), "n-raw"))
+	wantError(t, r.login(t, r.token(t, alice, hashed("n-raw")), "n-raw"), 401, "invalid_token", "nonce does not match")
+}
+
+// A provider that hangs (rather than refusing) while the keys are stale:
+// sign-ins keep working on the cached keys, none waits for the provider, and
+// the provider gets one fetch at a time.
+func TestProviderHangingWithStaleKeys(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	wantOK(t, r.login(t, r.token(t, alice, ""), ""))
+	toks := []string{r.token(t, alice, ""), r.token(t, alice, ""), r.token(t, bob, "")}
+	r.clock.Advance(10 * time.Minute) // the JWKS and discovery are stale
+	before := r.op.Requests(r.op.JWKSPath())
+	r.op.SetHanging(true)
+	defer r.op.SetHanging(false)
+	start := time.Now()
+	var wg sync.WaitGroup
+	results := make([]reply, len(toks))
+	for i, tok := range toks {
+		wg.Go(func() { results[i] = r.login(t, tok, "") })
+	}
+	wg.Wait()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("three sign-ins took %s while the provider hung: they waited for it", d)
+	}
+	for _, res := range results {
+		wantOK(t, res)
+	}
+	if n := r.op.Requests(r.op.JWKSPath()) - before; n > 1 {
+		t.Fatalf("the hanging provider got %d JWKS fetches at once, want at most 1", n)
+	}
+}
+
+// One ID token, two endpoints: used on POST /login, refused on the token
+// exchange.
+func TestReplayAcrossEndpoints(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	tok := r.token(t, alice, "")
+	wantOK(t, r.login(t, tok, ""))
+	res := r.form(t, url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"},
+		"subject_token": {tok}, "subject_token_type": {"urn:ietf:params:oauth:token-type:id_token"}})
+	wantError(t, res, 400, "invalid_grant", "used already")
+}
+
+// browserCall sends a request with the jar's cookies and keeps what comes
+// back; it does not follow redirects.
+func (r *rig) browserCall(t *testing.T, j *servertest.Jar, method, path string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, r.env.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", r.env.URL)
+	}
+	req.Header.Set("Cookie", j.Header())
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	j.Update(resp.Cookies())
+	if resp.StatusCode >= 500 {
+		t.Fatalf("%s %s = %d %s", method, path, resp.StatusCode, raw)
+	}
+	return resp, string(raw)
+}
+
+// signInPage signs the jar in with a password on the account page.
+func (r *rig) signInPage(t *testing.T, j *servertest.Jar, user, pw string) {
+	t.Helper()
+	resp, body := r.browserCall(t, j, "POST", "/account/login", url.Values{"username": {user}, "password": {pw}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sign-in = %d %s", resp.StatusCode, body)
+	}
+}
+
+var continueLink = regexp.MustCompile(`id="continue" href="([^"]+)"`)
+
+// startLink posts the account page's Link button and returns the provider
+// URL the page continues to.
+func (r *rig) startLink(t *testing.T, j *servertest.Jar) string {
+	t.Helper()
+	resp, body := r.browserCall(t, j, "POST", "/account/signin/example", url.Values{"csrf_token": {j.Get("lk_csrf")}})
+	m := continueLink.FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil {
+		t.Fatalf("link start = %d %s", resp.StatusCode, body)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// The link flow: it starts only from a same-origin post with the CSRF token;
+// its callback links only for the browser's user who started it, and only
+// with the flow cookie this server made.
+func TestLinkFlowBindings(t *testing.T) {
+	r := newRig(t, rigOptions{browser: true})
+	if res := r.post(t, "/register", "", map[string]string{"username": "alice2", "password": "long enough"}); res.status != 201 {
+		t.Fatalf("register = %d %s", res.status, res.raw)
+	}
+	// A cross-site GET cannot start a link.
+	j := servertest.NewJar(nil)
+	r.signInPage(t, j, "test", "test")
+	if resp, _ := r.browserCall(t, j, "GET", "/account/signin/example?link=1", nil); resp.StatusCode != 400 {
+		t.Fatalf("GET ?link=1 = %d, want 400", resp.StatusCode)
+	}
+	// A post without the CSRF token is refused.
+	if resp, _ := r.browserCall(t, j, "POST", "/account/signin/example", url.Values{}); resp.StatusCode != 403 {
+		t.Fatalf("link start without the CSRF token = %d, want 403", resp.StatusCode)
+	}
+
+	// Started as "test", finished in a browser now signed in as "alice2".
+	to := r.startLink(t, j)
+	back := r.op.Authorize(t, to, alice.Username)
+	r.signInPage(t, j, "alice2", "long enough")
+	resp, body := r.browserCall(t, j, "GET", back.RequestURI(), nil)
+	if resp.StatusCode != 400 || !strings.Contains(body, "Start again") {
+		t.Fatalf("a callback in another user's browser = %d %.300s", resp.StatusCode, body)
+	}
+
+	// A tampered flow cookie.
+	j2 := servertest.NewJar(nil)
+	r.signInPage(t, j2, "test", "test")
+	to = r.startLink(t, j2)
+	back = r.op.Authorize(t, to, alice.Username)
+	v := j2.Get("lk_signin")
+	last := byte('A')
+	if v[len(v)-1] == 'A' {
+		last = 'B'
+	}
+	j2.Set("lk_signin", v[:len(v)-1]+string(last))
+	if resp, body := r.browserCall(t, j2, "GET", back.RequestURI(), nil); resp.StatusCode != 400 {
+		t.Fatalf("a tampered flow cookie = %d %.300s", resp.StatusCode, body)
+	}
+
+	// The honest flow links, and the identity then signs in to "test".
+	j3 := servertest.NewJar(nil)
+	r.signInPage(t, j3, "test", "test")
+	to = r.startLink(t, j3)
+	back = r.op.Authorize(t, to, alice.Username)
+	if resp, body := r.browserCall(t, j3, "GET", back.RequestURI(), nil); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account?done=linked" {
+		t.Fatalf("the honest link = %d %s %.300s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	viaProvider := r.login(t, r.token(t, alice, ""), "")
+	wantOK(t, viaProvider)
+	me := r.call(t, "GET", "/me", viaProvider.str("access_token"))
+	if me.str("username") != "test" {
+		t.Fatalf("the linked identity signs in as %q", me.str("username"))
 	}
 }

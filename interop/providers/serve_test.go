@@ -73,7 +73,7 @@ func TestServeWithProvider(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	tok := op.IDToken(t, native, alice.Username, "n-42")
+	tok := op.IDToken(t, native, alice.Username, hashed("n-42"))
 	code, body := post("/login", "application/json", `{"provider":"example","id_token":"`+tok+`","nonce":"n-42"}`)
 	if code != 200 || body["refresh_token"] == nil {
 		t.Fatalf("native login = %d %v", code, body)

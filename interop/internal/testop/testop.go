@@ -79,6 +79,7 @@ type OP struct {
 	users    map[string]User
 
 	down     atomic.Bool
+	hang     atomic.Pointer[chan struct{}] // non-nil while hanging; closed to release the hung requests
 	mu       sync.Mutex
 	requests map[string]int
 }
@@ -183,6 +184,16 @@ func Start(t testing.TB, o Options) *OP {
 		p.mu.Lock()
 		p.requests[r.URL.Path]++
 		p.mu.Unlock()
+		if release := p.hang.Load(); release != nil {
+			// A provider that accepts the connection and never answers.
+			select {
+			case <-r.Context().Done():
+			case <-*release:
+			case <-time.After(time.Minute):
+			}
+			http.Error(w, "testop: the provider hung", http.StatusServiceUnavailable)
+			return
+		}
 		if p.down.Load() {
 			w.Header().Set("Connection", "close")
 			http.Error(w, "testop: the provider is down", http.StatusServiceUnavailable)
@@ -215,6 +226,20 @@ func (p *OP) DropOldKeys() { p.storage.dropOld() }
 // KeyIDs returns the kids the JWKS publishes, oldest first; the last one
 // signs new tokens.
 func (p *OP) KeyIDs() []string { return p.storage.keyIDs() }
+
+// SetHanging(true) makes every request to the OP wait without an answer
+// (until the client gives up, or a minute) until SetHanging(false): a
+// provider that is slow rather than down.
+func (p *OP) SetHanging(hang bool) {
+	if hang {
+		ch := make(chan struct{})
+		p.hang.Store(&ch)
+		return
+	}
+	if ch := p.hang.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
 
 // SetDown(true) makes every request to the OP, on any path, answer 503
 // Service Unavailable (and close the connection) until SetDown(false), to
