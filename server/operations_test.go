@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/rand"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
@@ -178,4 +180,23 @@ func TestMyEvents(t *testing.T) {
 		}
 	}
 	e.call("GET", "/me/events", "", "").want(t, 401, "missing_token")
+}
+
+// The account page shows the user's recent security events.
+func TestAccountPageEvents(t *testing.T) {
+	e := newEnv(t, func(s *setup) { s.audit = true })
+	e.call("POST", "/login", "", `{"username":"test","password":"wrong password"}`).want(t, 401, "invalid_credentials")
+	j := servertest.NewJar(nil)
+	body, hdr := form(url.Values{"username": {"test"}, "password": {"test"}})
+	e.browse(j, "POST", "/account/login", body, append(hdr, "Origin", e.url)...).want(t, 303, "")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page := string(e.browse(j, "GET", "/account", "").raw)
+		if strings.Contains(page, `id="events"`) && strings.Contains(page, "A sign-in failed with a password.") &&
+			strings.Contains(page, "Signed in with a password.") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the account page lacks the recent events:\n%.2000s", page)
+		}
+	}
 }
