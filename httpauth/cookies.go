@@ -112,7 +112,7 @@ const csrfPurpose = "csrf token v1"
 // this server's nor trusted.
 var errCrossOrigin = latchkey.ErrCSRFFailed.WithMessage("The request came from another origin than this server's. " +
 	"Unsafe requests with cookies or from a sign-in form must come from the same origin (scheme, host and port), " +
-	"or from an origin the server trusts (httpauth.Config.TrustedOrigins).")
+	"or from an origin the server trusts: latchkey serve --cors-origins, or httpauth.Config.TrustedOrigins in a library.")
 
 // CSRFToken returns the CSRF token of a session, for the double-submit
 // cookie and for forms: an HMAC of the session id under a key derived from the

@@ -84,10 +84,16 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) {
 		if !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrUnavailable) {
 			s.mw.ClearCookies(w)
 		}
-		renderPage(w, http.StatusOK, accountView{Providers: s.providerButtons()})
+		renderPage(w, http.StatusOK, accountView{Providers: s.providerButtons(), Message: signedOutMessages[r.URL.Query().Get("done")]})
 		return
 	}
 	s.renderSignedIn(w, r, p, doneMessages[r.URL.Query().Get("done")], nil)
+}
+
+// signedOutMessages confirm a sign-out on the sign-in form it lands on.
+var signedOutMessages = map[string]string{
+	"signed-out":            "You are signed out on this device.",
+	"signed-out-everywhere": "You are signed out everywhere: every session of your account has ended.",
 }
 
 // doneMessages are the confirmations a redirect back to the page may ask for.
@@ -233,17 +239,24 @@ func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther) // nobody to sign out
 		return
 	}
+	var done string
 	if err == nil {
 		scope := latchkey.LogoutLocal
 		if r.PostFormValue("scope") == "global" {
 			scope = latchkey.LogoutGlobal
 		}
 		err = s.auth.Logout(r.Context(), p, scope)
+		if err == nil {
+			done = "signed-out"
+			if scope == latchkey.LogoutGlobal {
+				done = "signed-out-everywhere"
+			}
+		}
 	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	s.mw.ClearCookies(w)
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	http.Redirect(w, r, "/account?done="+done, http.StatusSeeOther)
 }

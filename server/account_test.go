@@ -63,3 +63,23 @@ func TestAccountPage(t *testing.T) {
 		t.Fatalf("sign-out = %d, cookies %v", r.status, j)
 	}
 }
+
+// Signing out lands on the sign-in form with a line saying what happened.
+func TestAccountSignOutConfirmed(t *testing.T) {
+	e := newEnv(t)
+	for scope, want := range map[string]string{"": "signed out on this device", "global": "signed out everywhere"} {
+		j := servertest.NewJar(nil)
+		body, hdr := form(url.Values{"username": {"test"}, "password": {"test"}})
+		e.browse(j, "POST", "/account/login", body, append(hdr, "Origin", e.url)...).want(t, 303, "")
+		body, hdr = form(url.Values{"csrf_token": {j.Get("lk_csrf")}, "scope": {scope}})
+		if j.Get("lk_csrf") == "" {
+			body, hdr = form(url.Values{"csrf_token": {j.Get("__Host-lk_csrf")}, "scope": {scope}})
+		}
+		r := e.browse(j, "POST", "/account/logout", body, append(hdr, "Origin", e.url)...).want(t, 303, "")
+		loc := r.header.Get("Location")
+		page := string(e.browse(j, "GET", loc, "").raw)
+		if !strings.Contains(page, `id="sign-in"`) || !strings.Contains(page, want) {
+			t.Fatalf("scope %q: after %s the page says:\n%.1500s", scope, loc, page)
+		}
+	}
+}

@@ -197,7 +197,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if cookies {
 		s.mw.SetCookies(w, t)
 	}
-	writePair(w, t, u, cookies)
+	s.writePair(w, t, u, cookies)
 }
 
 // clip quotes an untrusted value for a message, shortened.

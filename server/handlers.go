@@ -37,14 +37,17 @@ type cookiePairJSON struct {
 	ExpiresAt        int64    `json:"expires_at"`
 	RefreshExpiresAt int64    `json:"refresh_expires_at"`
 	User             userJSON `json:"user"`
+	// CSRFToken is the CSRF cookie's value, for a page on a sibling origin
+	// (Config.CORSOrigins), which cannot read that cookie.
+	CSRFToken string `json:"csrf_token"`
 }
 
 // writePair answers with a token pair: in the body, or (cookie mode) in
 // cookies already set, with the body naming only the session.
-func writePair(w http.ResponseWriter, t *latchkey.Tokens, u userJSON, cookies bool) {
+func (s *Server) writePair(w http.ResponseWriter, t *latchkey.Tokens, u userJSON, cookies bool) {
 	if cookies {
 		httpauth.WriteJSON(w, http.StatusOK, cookiePairJSON{UserID: t.UserID, SessionID: t.SessionID, ExpiresIn: t.ExpiresIn,
-			ExpiresAt: t.ExpiresAt, RefreshExpiresAt: t.RefreshExpiresAt, User: u})
+			ExpiresAt: t.ExpiresAt, RefreshExpiresAt: t.RefreshExpiresAt, User: u, CSRFToken: s.mw.CSRFToken(t.SessionID)})
 		return
 	}
 	httpauth.WriteJSON(w, http.StatusOK, pairJSON{Tokens: t, User: u})
@@ -81,7 +84,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	writePair(w, t, userJSON{UUID: t.UserID, Username: name}, cookies)
+	s.writePair(w, t, userJSON{UUID: t.UserID, Username: name}, cookies)
 }
 
 func (s *Server) protected(w http.ResponseWriter, r *http.Request) {

@@ -48,6 +48,7 @@ type setup struct {
 	audit, sharedLimits bool
 	secret              []byte
 	buckets             store.Buckets
+	corsOrigins         []string
 }
 
 // serverStore is a backend with the roles the server needs.
@@ -61,7 +62,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	}
 	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
 		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants,
-		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets})
+		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets, CORSOrigins: s.corsOrigins})
 	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
 		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients, audit: x.Audit}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"net"
@@ -38,6 +39,15 @@ type Config struct {
 	// CSRF, trusted origins. Its Auth is Config.Auth and its ErrorHandler the
 	// server's; set neither.
 	Middleware httpauth.Config
+	// CORSOrigins are the browser origins ("https://app.example.com",
+	// "http://localhost:5173") whose pages may call the API from script, with
+	// credentials: each is answered with CORS headers naming it (never "*"),
+	// and is also trusted by the cross-origin check of cookie-authenticated
+	// requests (as if in Middleware.TrustedOrigins), so a page on a sibling
+	// origin of the same site can use cookie sessions with the CSRF token
+	// from the login response. Exact origins only: scheme://host[:port].
+	// Empty: no CORS headers, and preflights are answered 405.
+	CORSOrigins []string
 	// Registration opens POST /register.
 	Registration bool
 	// TrustedProxies are the peers whose X-Forwarded-For header is believed
@@ -91,6 +101,7 @@ type Server struct {
 	log     *slog.Logger
 	reg     bool
 	mux     *http.ServeMux
+	cors    []string // Config.CORSOrigins
 
 	grants    *grant.Set
 	providers map[string]*provider.Provider
@@ -120,8 +131,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Metrics != nil {
 		s.metrics, s.obs = cfg.Metrics, latchkey.Observers(cfg.Observer, cfg.Metrics)
 	}
+	for _, o := range cfg.CORSOrigins {
+		if err := checkOrigin(o); err != nil {
+			return nil, fmt.Errorf("server: CORSOrigins: %w", err)
+		}
+	}
+	s.cors = slices.Clone(cfg.CORSOrigins)
 	mcfg := cfg.Middleware
 	mcfg.Auth, mcfg.ErrorHandler = cfg.Auth, s.writeError
+	mcfg.TrustedOrigins = slices.Concat(cfg.Middleware.TrustedOrigins, cfg.CORSOrigins)
 	mw, err := httpauth.New(mcfg)
 	if err != nil {
 		return nil, err
@@ -156,7 +174,11 @@ func routeOf(r *http.Request) string {
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
 	handle := func(path string, methods map[string]http.Handler) {
-		s.mux.Handle(path, allow(methods, s.writeError))
+		h := allow(methods, s.writeError) // which adds HEAD beside GET
+		if len(s.cors) > 0 {
+			h = corsRoute(s.cors, slices.Sorted(maps.Keys(methods)), h)
+		}
+		s.mux.Handle(path, h)
 	}
 	handle("/register", map[string]http.Handler{"POST": http.HandlerFunc(s.register)})
 	handle("/login", map[string]http.Handler{"POST": http.HandlerFunc(s.login)})

@@ -44,7 +44,7 @@ var (
 		"cookie-secure", "csrf", "registration", "revocation-delay", "leeway", "demo",
 		"trusted-proxies", "store-pool", "memory-policy", "provider", "provider-signup",
 		"audit-log", "audit-retention", "max-sessions",
-		"metrics-addr",
+		"metrics-addr", "cors-origins",
 	}
 )
 

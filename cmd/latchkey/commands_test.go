@@ -245,3 +245,21 @@ func TestReadmeDocumentsServeFlags(t *testing.T) {
 		}
 	}
 }
+
+// --cors-origins takes exact origins only; a wildcard or a path is a usage
+// error naming the flag, from the flag or the variable.
+func TestCORSOriginsFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"serve", "--cors-origins", "https://app.example.com,*"}, nil},
+		{[]string{"serve"}, map[string]string{"LATCHKEY_CORS_ORIGINS": "https://app.example.com/"}},
+	} {
+		err := run(context.Background(), c.args, envFunc(c.env), nil, io.Discard, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), "--cors-origins") {
+			t.Errorf("%q %v: %v, want a usage error naming --cors-origins", c.args, c.env, err)
+		}
+	}
+}

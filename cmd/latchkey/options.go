@@ -21,6 +21,7 @@ import (
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/provider"
+	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/redis"
@@ -65,6 +66,7 @@ type options struct {
 	json            bool          // audit list --json
 	providerSignup  string        // "", "true" or "false"; "" follows --registration
 	metricsAddr     string        // "" : no metrics listener
+	corsOrigins     string        // comma-separated; parsed into origins
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 	// observers are told of everything Auth does (metrics, audit).
@@ -72,7 +74,8 @@ type options struct {
 
 	locations []httpauth.Location
 	proxies   httpauth.TrustedProxies
-	secretEnv string // LATCHKEY_SECRET, never a flag
+	origins   []string // --cors-origins
+	secretEnv string   // LATCHKEY_SECRET, never a flag
 }
 
 // flagDef is one flag a command may define. A setting (env) is also read from
@@ -188,6 +191,9 @@ var flagDefs = map[string]flagDef{
 	"metrics-addr": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.metricsAddr, n, "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9464 (default off)")
 	}},
+	"cors-origins": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.corsOrigins, n, "", "comma-separated browser origins allowed to call the API from script, with credentials: exact scheme://host[:port], e.g. https://app.example.com (default none)")
+	}},
 	"force": {false, func(fs *flag.FlagSet, o *options, n string) {
 		fs.BoolVar(&o.force, n, false, "promote the next key even if it was published less than 2 minutes ago")
 	}},
@@ -219,6 +225,12 @@ func (o *options) finish(fs *flag.FlagSet, getenv func(string) string) error {
 		var err error
 		if o.proxies, err = httpauth.ParseTrustedProxies(o.trustedProxies); err != nil {
 			return usagef("--trusted-proxies: %v", err)
+		}
+	}
+	if defined("cors-origins") {
+		var err error
+		if o.origins, err = server.ParseCORSOrigins(o.corsOrigins); err != nil {
+			return usagef("--cors-origins: %v", err)
 		}
 	}
 	if o.storePool < 0 || o.storePool > 10000 {

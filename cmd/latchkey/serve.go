@@ -258,6 +258,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 			DisableCSRF: !o.csrf},
 		Registration:   o.registration,
 		TrustedProxies: o.proxies,
+		CORSOrigins:    o.origins,
 		Metrics:        ms.serverMetrics(),
 		Logger:         log,
 	})

@@ -71,6 +71,8 @@ type Options struct {
 	// issuer instead of Issuer, as a browser sign-in at a provider needs: the
 	// provider sends the browser back under the issuer.
 	IssuerIsURL bool
+	// CORSOrigins are the server's Config.CORSOrigins.
+	CORSOrigins []string
 }
 
 // Store is a backend with the roles the server needs.
@@ -163,7 +165,7 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	scfg := server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
 		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger,
-		Grants: o.Grants}
+		Grants: o.Grants, CORSOrigins: o.CORSOrigins}
 	if o.Providers != nil {
 		scfg.Providers, scfg.ProviderSignup = o.Providers(t, issuer), o.ProviderSignup
 		scfg.Markers, _ = st.(store.Markers)

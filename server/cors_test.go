@@ -1,0 +1,208 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/latchkey/latchkey/server"
+	"github.com/latchkey/latchkey/store/sqlite"
+	"github.com/latchkey/latchkey/users"
+)
+
+// The origins of a page on another port, as a browser sends them.
+const (
+	listedOrigin   = "http://localhost:5173"
+	unlistedOrigin = "http://localhost:6666"
+)
+
+func withCORS(origins ...string) func(*setup) {
+	return func(s *setup) { s.corsOrigins = origins }
+}
+
+// corsHeaders are the Access-Control-* headers of a response.
+func corsHeaders(h http.Header) http.Header {
+	out := http.Header{}
+	for k, v := range h {
+		if strings.HasPrefix(k, "Access-Control-") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func wantVaryOrigin(t *testing.T, h http.Header) {
+	t.Helper()
+	if !slices.ContainsFunc(h.Values("Vary"), func(v string) bool { return strings.Contains(v, "Origin") }) {
+		t.Errorf("Vary = %q, want Origin in it", h.Values("Vary"))
+	}
+}
+
+func TestCORSListedOriginReadsResponses(t *testing.T) {
+	e := newEnv(t, withCORS("https://app.example.com", listedOrigin))
+	p := e.login("test", "test")
+	for _, r := range []response{
+		e.call("GET", "/me", p.access, "", "Origin", listedOrigin).want(t, 200, ""),
+		// Errors too: the app must read the code and WWW-Authenticate.
+		e.call("GET", "/me", "", "", "Origin", listedOrigin).want(t, 401, "missing_token"),
+		e.call("POST", "/login", "", `{"username":"test","password":"test"}`, "Origin", listedOrigin).want(t, 200, ""),
+	} {
+		want := http.Header{
+			"Access-Control-Allow-Origin":      {listedOrigin},
+			"Access-Control-Allow-Credentials": {"true"},
+			"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After"},
+		}
+		if got := corsHeaders(r.header); !equalHeaders(got, want) {
+			t.Errorf("%d: CORS headers %v, want %v", r.status, got, want)
+		}
+		wantVaryOrigin(t, r.header)
+	}
+}
+
+func equalHeaders(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCORSUnlistedOriginGetsNoHeaders(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	p := e.login("test", "test")
+	for _, origin := range []string{unlistedOrigin, "null", "http://localhost:5173.evil.example", "https://localhost:5173"} {
+		r := e.call("GET", "/me", p.access, "", "Origin", origin).want(t, 200, "")
+		if got := corsHeaders(r.header); len(got) != 0 {
+			t.Errorf("Origin %s: CORS headers %v, want none", origin, got)
+		}
+		r = e.call("OPTIONS", "/me", "", "", "Origin", origin, "Access-Control-Request-Method", "GET",
+			"Access-Control-Request-Headers", "authorization")
+		if r.status != 204 || len(corsHeaders(r.header)) != 0 {
+			t.Errorf("Origin %s: preflight %d with %v, want 204 with no Access-Control-* header", origin, r.status, corsHeaders(r.header))
+		}
+	}
+}
+
+func TestCORSPreflight(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	for _, c := range []struct{ path, method, headers, methods string }{
+		{"/me", "GET", "authorization", "GET, HEAD"},
+		{"/login", "POST", "content-type", "POST"},
+		{"/logout", "POST", "content-type,x-csrf-token", "POST"},
+		{"/sessions/0123456789abcdef0123456789abcdef", "DELETE", "authorization", "DELETE"},
+		{"/oauth/token", "POST", "", "POST"},
+	} {
+		hdr := []string{"Origin", listedOrigin, "Access-Control-Request-Method", c.method}
+		if c.headers != "" {
+			hdr = append(hdr, "Access-Control-Request-Headers", c.headers)
+		}
+		r := e.call("OPTIONS", c.path, "", "", hdr...)
+		want := http.Header{
+			"Access-Control-Allow-Origin":      {listedOrigin},
+			"Access-Control-Allow-Credentials": {"true"},
+			"Access-Control-Allow-Methods":     {c.methods},
+			"Access-Control-Allow-Headers":     {"Authorization, Content-Type, X-CSRF-Token"},
+			"Access-Control-Max-Age":           {"600"},
+		}
+		if got := corsHeaders(r.header); r.status != 204 || !equalHeaders(got, want) {
+			t.Errorf("preflight %s %s: %d %v, want 204 %v", c.method, c.path, r.status, got, want)
+		}
+		wantVaryOrigin(t, r.header)
+		if len(r.raw) != 0 {
+			t.Errorf("preflight %s: body %q", c.path, r.raw)
+		}
+	}
+	// A method or header the route does not take: no allow headers.
+	for _, hdr := range [][]string{
+		{"Access-Control-Request-Method", "DELETE"},
+		{"Access-Control-Request-Method", "GET", "Access-Control-Request-Headers", "x-unknown"},
+	} {
+		r := e.call("OPTIONS", "/me", "", "", append(hdr, "Origin", listedOrigin)...)
+		if got := corsHeaders(r.header); r.status != 204 || len(got) != 0 {
+			t.Errorf("preflight %v on /me: %d %v, want 204 and no Access-Control-* header", hdr, r.status, got)
+		}
+	}
+}
+
+// An OPTIONS request that is no preflight keeps the 405 contract, and without
+// CORSOrigins a preflight is one too.
+func TestCORSOptionsWithoutPreflight(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	r := e.call("OPTIONS", "/me", "", "", "Origin", listedOrigin).want(t, 405, "method_not_allowed")
+	if r.header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("Allow = %q", r.header.Get("Allow"))
+	}
+	plain := newEnv(t)
+	r = plain.call("OPTIONS", "/me", "", "", "Origin", listedOrigin, "Access-Control-Request-Method", "GET").want(t, 405, "method_not_allowed")
+	if got := corsHeaders(r.header); len(got) != 0 {
+		t.Errorf("without CORSOrigins: CORS headers %v", got)
+	}
+	r = plain.call("GET", "/healthz", "", "", "Origin", listedOrigin)
+	if got := corsHeaders(r.header); len(got) != 0 {
+		t.Errorf("without CORSOrigins: CORS headers %v", got)
+	}
+}
+
+// A listed origin is trusted by the cookie sessions' cross-origin check
+// (with the CSRF token from the login body); an unlisted one is not.
+func TestCORSCookieSessionFromSiblingOrigin(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	j, r := e.cookieLogin()
+	csrf := r.str("csrf_token")
+	if csrf == "" || csrf != j.Get("__Host-lk_csrf") {
+		t.Fatalf("login body csrf_token %q, cookie %q: want the cookie's value", csrf, j.Get("__Host-lk_csrf"))
+	}
+	r = e.browse(j, "POST", "/refresh", "", "Origin", listedOrigin, "Sec-Fetch-Site", "same-site", "X-CSRF-Token", csrf).want(t, 200, "")
+	if r.str("csrf_token") != csrf {
+		t.Errorf("refresh body csrf_token %q, want the session's %q", r.str("csrf_token"), csrf)
+	}
+	if r.header.Get("Access-Control-Allow-Origin") != listedOrigin {
+		t.Errorf("refresh from the listed origin: Access-Control-Allow-Origin %q", r.header.Get("Access-Control-Allow-Origin"))
+	}
+	for _, origin := range []string{unlistedOrigin, "https://localhost:5173"} {
+		r = e.browse(j, "POST", "/logout", "", "Origin", origin, "Sec-Fetch-Site", "same-site", "X-CSRF-Token", csrf).want(t, 403, "csrf_failed")
+		if len(corsHeaders(r.header)) != 0 {
+			t.Errorf("refusal to %s carries CORS headers %v", origin, corsHeaders(r.header))
+		}
+	}
+	// Still the CSRF token: trust in the origin does not replace it.
+	e.browse(j, "POST", "/logout", "", "Origin", listedOrigin, "Sec-Fetch-Site", "same-site").want(t, 403, "csrf_failed")
+	e.browse(j, "POST", "/logout", "", "Origin", listedOrigin, "Sec-Fetch-Site", "same-site", "X-CSRF-Token", csrf).want(t, 204, "")
+}
+
+func TestCORSOriginsValidated(t *testing.T) {
+	for _, good := range []string{"https://app.example.com", "http://localhost:5173", "http://127.0.0.1:3000", "https://[::1]:8443"} {
+		if got, err := server.ParseCORSOrigins(" " + good + " ,"); err != nil || !slices.Equal(got, []string{good}) {
+			t.Errorf("ParseCORSOrigins(%q) = %q, %v", good, got, err)
+		}
+	}
+	for _, bad := range []string{"*", "https://*.example.com", "https://app.example.com/", "https://app.example.com/x",
+		"app.example.com", "ftp://app.example.com", "https://user@app.example.com", "https://app.example.com:443",
+		"http://app.example.com:80", "https://App.example.com", "https://app.example.com?x", "https://app.example.com:x",
+		"https://", "null"} {
+		if _, err := server.ParseCORSOrigins(bad); err == nil {
+			t.Errorf("ParseCORSOrigins(%q) accepted it", bad)
+		}
+	}
+	// New refuses them too.
+	e := newEnv(t)
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "u.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	u, err := users.New(users.Config{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.New(server.Config{Auth: e.auth, Users: u, CORSOrigins: []string{"*"}}); err == nil || !strings.Contains(err.Error(), "CORSOrigins") {
+		t.Errorf("server.New with CORSOrigins *: %v, want an error naming CORSOrigins", err)
+	}
+}
