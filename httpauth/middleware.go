@@ -2,6 +2,7 @@ package httpauth
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -244,27 +245,52 @@ func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
 // page all succeed: the grace window gives them the same successor. The
 // guards use it.
 func (m *Middleware) AuthenticateOrRefresh(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
+	p, _, err := m.authenticateOrRefresh(w, r)
+	return p, err
+}
+
+// authenticateOrRefresh is AuthenticateOrRefresh that also tells where the
+// caller's credential was found.
+func (m *Middleware) authenticateOrRefresh(w http.ResponseWriter, r *http.Request) (latchkey.Principal, Location, error) {
 	p, err := m.Authenticate(r)
-	if !m.locs[Cookies] || m.cookieValue(r, RefreshCookie) == "" {
-		return p, err
-	}
 	_, from, _ := m.accessToken(r)
+	if !m.locs[Cookies] || m.cookieValue(r, RefreshCookie) == "" {
+		return p, from, err
+	}
 	switch {
 	case from != "" && from != Cookies:
-		return p, err // another credential was presented; do not mix it with cookies
+		return p, from, err // another credential was presented; do not mix it with cookies
 	case err == nil && p.ExpiresAt.Sub(m.auth.Config().Now()) > m.within:
-		return p, nil
+		return p, from, nil
 	case err != nil && !errors.Is(err, latchkey.ErrMissingToken) && !errors.Is(err, latchkey.ErrTokenExpired):
-		return p, err
+		return p, from, err
 	}
 	t, fromCookie, rerr := m.Refresh(w, r)
 	if rerr != nil || !fromCookie {
 		if err == nil {
-			return p, nil // still valid: a failed early refresh changes nothing
+			return p, from, nil // still valid: a failed early refresh changes nothing
 		}
-		return p, rerr
+		return p, from, rerr
 	}
-	return m.auth.Verify(r.Context(), t.AccessToken)
+	p, err = m.auth.Verify(r.Context(), t.AccessToken)
+	return p, Cookies, err
+}
+
+type locationKey struct{}
+
+// LocationFromContext returns where the guards (RequireAccess, RequireFresh,
+// Optional) found the credential of the request whose context is ctx:
+// Cookies for a cookie session (including one refreshed implicitly).
+func LocationFromContext(ctx context.Context) (Location, bool) {
+	l, ok := ctx.Value(locationKey{}).(Location)
+	return l, ok
+}
+
+// withCaller returns r carrying its verified caller and where its credential
+// was found.
+func withCaller(r *http.Request, p latchkey.Principal, from Location) *http.Request {
+	ctx := latchkey.NewContext(r.Context(), p)
+	return r.WithContext(context.WithValue(ctx, locationKey{}, from))
 }
 
 // RequireAccess lets a request through only with a valid access token, and puts
@@ -286,7 +312,7 @@ func (m *Middleware) RequireFresh(next http.Handler) http.Handler {
 
 func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.AuthenticateOrRefresh(w, r)
+		p, from, err := m.authenticateOrRefresh(w, r)
 		if err == nil && check != nil {
 			err = check(p)
 		}
@@ -294,7 +320,7 @@ func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) err
 			m.onFail(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(latchkey.NewContext(r.Context(), p)))
+		next.ServeHTTP(w, withCaller(r, p, from))
 	})
 }
 
@@ -304,10 +330,10 @@ func (m *Middleware) guard(next http.Handler, check func(latchkey.Principal) err
 // downgrade to anonymous).
 func (m *Middleware) Optional(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := m.AuthenticateOrRefresh(w, r)
+		p, from, err := m.authenticateOrRefresh(w, r)
 		switch {
 		case err == nil:
-			r = r.WithContext(latchkey.NewContext(r.Context(), p))
+			r = withCaller(r, p, from)
 		case !errors.Is(err, latchkey.ErrMissingToken):
 			m.onFail(w, r, err)
 			return

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
@@ -204,5 +205,86 @@ func TestCORSOriginsValidated(t *testing.T) {
 	}
 	if _, err := server.New(server.Config{Auth: e.auth, Users: u, CORSOrigins: []string{"*"}}); err == nil || !strings.Contains(err.Error(), "CORSOrigins") {
 		t.Errorf("server.New with CORSOrigins *: %v, want an error naming CORSOrigins", err)
+	}
+}
+
+// A path the API does not have answers a listed origin's page a readable 404
+// (and its preflight whatever method it tries), not "Failed to fetch".
+func TestCORSNotFound(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	r := e.call("GET", "/nope", "", "", "Origin", listedOrigin).want(t, 404, "not_found")
+	want := http.Header{
+		"Access-Control-Allow-Origin":      {listedOrigin},
+		"Access-Control-Allow-Credentials": {"true"},
+		"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After"},
+	}
+	if got := corsHeaders(r.header); !equalHeaders(got, want) {
+		t.Errorf("404: CORS headers %v, want %v", got, want)
+	}
+	wantVaryOrigin(t, r.header)
+	r = e.call("OPTIONS", "/nope/deeper", "", "", "Origin", listedOrigin, "Access-Control-Request-Method", "PUT",
+		"Access-Control-Request-Headers", "authorization,content-type")
+	want = http.Header{
+		"Access-Control-Allow-Origin":      {listedOrigin},
+		"Access-Control-Allow-Credentials": {"true"},
+		"Access-Control-Allow-Methods":     {"GET, HEAD, POST, PUT, PATCH, DELETE"},
+		"Access-Control-Allow-Headers":     {"Authorization, Content-Type, X-CSRF-Token"},
+		"Access-Control-Max-Age":           {"600"},
+	}
+	if got := corsHeaders(r.header); r.status != 204 || !equalHeaders(got, want) {
+		t.Errorf("preflight to /nope/deeper: %d %v, want 204 %v", r.status, got, want)
+	}
+	r = e.call("DELETE", "/nope", "", "", "Origin", listedOrigin).want(t, 404, "not_found")
+	if r.header.Get("Access-Control-Allow-Origin") != listedOrigin {
+		t.Errorf("DELETE /nope: Access-Control-Allow-Origin %q", r.header.Get("Access-Control-Allow-Origin"))
+	}
+	// An OPTIONS that is no preflight is still a 404.
+	e.call("OPTIONS", "/nope", "", "", "Origin", listedOrigin).want(t, 404, "not_found")
+	// Unlisted origins, and a server without CORSOrigins, get no header.
+	r = e.call("GET", "/nope", "", "", "Origin", unlistedOrigin).want(t, 404, "not_found")
+	if got := corsHeaders(r.header); len(got) != 0 {
+		t.Errorf("404 to an unlisted origin: CORS headers %v", got)
+	}
+	r = e.call("OPTIONS", "/nope", "", "", "Origin", unlistedOrigin, "Access-Control-Request-Method", "GET")
+	if got := corsHeaders(r.header); r.status != 204 || len(got) != 0 {
+		t.Errorf("preflight from an unlisted origin: %d %v", r.status, got)
+	}
+	r = newEnv(t).call("GET", "/nope", "", "", "Origin", listedOrigin).want(t, 404, "not_found")
+	if got := corsHeaders(r.header); len(got) != 0 {
+		t.Errorf("without CORSOrigins: CORS headers %v", got)
+	}
+}
+
+// GET /me gives a cookie session its CSRF token back (a sibling origin's page
+// that reloaded has lost the one from the login body), and only a cookie
+// session.
+func TestMeCSRFTokenForCookieSessions(t *testing.T) {
+	e := newEnv(t, withCORS(listedOrigin))
+	j, _ := e.cookieLogin()
+	csrf := j.Get("__Host-lk_csrf")
+	r := e.browse(j, "GET", "/me", "", "Origin", listedOrigin, "Sec-Fetch-Site", "same-site").want(t, 200, "")
+	if r.str("csrf_token") != csrf || csrf == "" {
+		t.Errorf("cookie /me csrf_token %q, want the cookie's %q", r.str("csrf_token"), csrf)
+	}
+	// After the access cookie expired: refreshed implicitly, still cookie mode.
+	e.clock.Add(time.Hour)
+	old := j.Get("__Host-lk_refresh")
+	r = e.browse(j, "GET", "/me", "", "Origin", listedOrigin, "Sec-Fetch-Site", "same-site").want(t, 200, "")
+	if j.Get("__Host-lk_refresh") == old {
+		t.Errorf("no implicit refresh happened")
+	}
+	if r.str("csrf_token") != csrf {
+		t.Errorf("implicitly refreshed /me csrf_token %q, want %q", r.str("csrf_token"), csrf)
+	}
+	// Bearer, even with the cookies alongside: no CSRF token.
+	p := e.login("test", "test")
+	for _, r := range []response{
+		e.call("GET", "/me", p.access, "").want(t, 200, ""),
+		e.call("GET", "/me", p.access, "", "Cookie", j.Header()).want(t, 200, ""),
+		e.call("GET", "/me", "", `{"access_token":"`+p.access+`"}`).want(t, 200, ""),
+	} {
+		if _, ok := r.body["csrf_token"]; ok {
+			t.Errorf("/me without cookie authentication has csrf_token: %s", r.raw)
+		}
 	}
 }

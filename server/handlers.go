@@ -98,7 +98,13 @@ func (s *Server) me(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"uuid": u.ID, "username": u.Username, "session_id": p.SessionID})
+	body := map[string]string{"uuid": u.ID, "username": u.Username, "session_id": p.SessionID}
+	if from, _ := httpauth.LocationFromContext(r.Context()); from == httpauth.Cookies {
+		// A page on a sibling origin cannot read the CSRF cookie; after a
+		// reload it takes the token from here.
+		body[httpauth.CSRFField] = s.mw.CSRFToken(p.SessionID)
+	}
+	httpauth.WriteJSON(w, http.StatusOK, body)
 }
 
 func (s *Server) password(w http.ResponseWriter, r *http.Request) {

@@ -223,10 +223,20 @@ func (s *Server) routes() {
 		}
 	}
 	handle("/openapi.json", map[string]http.Handler{"GET": http.HandlerFunc(s.openapi)})
-	s.mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var notFound http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, latchkey.ErrNotFound.WithMessage("There is nothing at this path."))
-	}))
+	})
+	if len(s.cors) > 0 {
+		// So that a listed origin's page reads the 404 rather than "Failed
+		// to fetch", whichever method it tried.
+		notFound = corsRoute(s.cors, catchAllMethods, notFound)
+	}
+	s.mux.Handle("/", notFound)
 }
+
+// catchAllMethods are the methods a preflight to a path the API does not have
+// is answered with, so that the 404 that follows is readable.
+var catchAllMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}
 
 // issuerPath is the path of an issuer URL without its trailing slash ("" when
 // it has none or is not a URL), and whether a mux pattern can hold it.

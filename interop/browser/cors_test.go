@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -107,6 +109,44 @@ const cookieFlow = `
 	await step("after", async () => String((await fetch(api + "/me", {credentials: "include"})).status));
 	return out;`
 
+// cookieExpiredMe continues cookieFlow's sign-in (without its sign-out)
+// after the access cookie has expired: /me refreshes implicitly and gives the
+// CSRF token back, as to a page that reloaded and lost the login body's.
+// cookieExpiredLogout then signs out with that token.
+const (
+	cookieExpiredMe = `
+	const r = await fetch(API + "/me", {credentials: "include"});
+	const body = await r.json();
+	window.__lkCSRF = body.csrf_token || "";
+	return r.status + " " + body.username + " " + (window.__lkCSRF ? "csrf" : "no csrf");`
+	cookieExpiredLogout = `
+	const api = API, out = {};
+	let r = await fetch(api + "/logout", {method: "POST", credentials: "include", headers: {"X-CSRF-Token": window.__lkCSRF}});
+	out.logout = String(r.status);
+	r = await fetch(api + "/me", {credentials: "include"});
+	out.after = String(r.status);
+	return out;`
+)
+
+// apiCookie is the value of the API's cookie name in the browser ("" if none).
+func apiCookie(t *testing.T, ctx context.Context, api, name string) string {
+	t.Helper()
+	var cs []*network.Cookie
+	if err := chromedp.Run(ctx, chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cs, err = network.GetCookies().WithURLs([]string{api}).Do(ctx)
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
 func flow(js, api string) string {
 	return strings.Replace(js, "API", strconv.Quote(api), 1)
 }
@@ -144,6 +184,28 @@ func TestCORSFromAnotherOrigin(t *testing.T) {
 	run(t, ctx, flow(cookieFlow, a.url), &got)
 	wantSteps(t, "a listed sibling origin", got, map[string]string{"login": "200 no token csrf", "me": "200 alice",
 		"logout": "204", "after": "401"})
+
+	// Sign in again, stop before signing out, and let the access token expire
+	// (startApp gives it 2 s): /me refreshes implicitly across origins.
+	got = nil
+	run(t, ctx, flow(strings.Split(cookieFlow, `await step("logout"`)[0]+"return out;", a.url), &got)
+	wantSteps(t, "a listed sibling origin", got, map[string]string{"login": "200 no token csrf", "me": "200 alice"})
+	before := apiCookie(t, ctx, a.url, "__Host-lk_refresh")
+	if before == "" {
+		t.Fatal("no refresh cookie after the cookie sign-in from a listed sibling origin")
+	}
+	time.Sleep(2500 * time.Millisecond)
+	var me string
+	run(t, ctx, flow(cookieExpiredMe, a.url), &me)
+	if me != "200 alice csrf" {
+		t.Errorf("from a listed sibling origin, /me after the access token expired: got %q, want %q", me, "200 alice csrf")
+	}
+	if after := apiCookie(t, ctx, a.url, "__Host-lk_refresh"); after == "" || after == before {
+		t.Error("the refresh cookie was not rotated by the implicit refresh from a listed sibling origin")
+	}
+	got = nil
+	run(t, ctx, flow(cookieExpiredLogout, a.url), &got)
+	wantSteps(t, "a listed sibling origin, after the implicit refresh", got, map[string]string{"logout": "204", "after": "401"})
 
 	for _, origin := range []string{"http://127.0.0.1:" + unlisted, "http://localhost:" + unlisted} {
 		open(t, ctx, origin+"/")
