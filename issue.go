@@ -210,11 +210,13 @@ func (a *Auth) createSession(ctx context.Context, s store.Session) error {
 }
 
 // leastRecentlyUsed lists the live sessions of ss but keep beyond the
-// max-1 most recently used (keep, the new one, makes max), at now.
+// max-1 most recently used (keep, the new one, makes max), at now. Only
+// sessions created before now are candidates: two concurrent logins must not
+// end each other's new sessions (the cap then catches up at a later login).
 func leastRecentlyUsed(ss []store.Session, max int, keep string, now time.Time) []string {
 	var live []store.Session
 	for _, s := range ss {
-		if s.ID != keep && s.Live(now) {
+		if s.ID != keep && s.Live(now) && s.CreatedAt.Before(now) {
 			live = append(live, s)
 		}
 	}

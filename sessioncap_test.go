@@ -96,3 +96,31 @@ func TestSessionCapConcurrent(t *testing.T) {
 		t.Fatalf("%d session_limit revocations reported, want 40", ended)
 	}
 }
+
+// Without store.SessionCap, two logins at one instant never end each other's
+// new sessions; the cap catches up at the next login.
+func TestSessionCapAfterLoginConcurrent(t *testing.T) {
+	f := newFixture(t, func(c *latchkey.Config) { c.MaxSessions = 1 })
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	pairs := make([]*latchkey.Tokens, 2)
+	for i := range pairs {
+		wg.Go(func() { pairs[i], _ = f.auth.Login(ctx, "user-1", latchkey.LoginOptions{}) })
+	}
+	wg.Wait()
+	for i, p := range pairs {
+		if p == nil {
+			t.Fatalf("login %d failed", i)
+		}
+		if _, err := f.auth.Verify(ctx, p.AccessToken); err != nil {
+			t.Fatalf("login %d's own session was ended: %v", i, err)
+		}
+	}
+	f.clock.Add(time.Second)
+	if _, err := f.auth.Login(ctx, "user-1", latchkey.LoginOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if live := liveSessions(t, f.auth, "user-1"); len(live) != 1 {
+		t.Fatalf("%d live sessions after the next login, want 1", len(live))
+	}
+}

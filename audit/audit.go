@@ -84,7 +84,11 @@ type Recorder struct {
 	cfg   Config
 	queue chan store.Event
 	done  chan struct{}
-	once  sync.Once
+
+	// mu guards closed against enqueues racing Close: a send never meets a
+	// closed queue.
+	mu     sync.RWMutex
+	closed bool
 
 	linesMu sync.Mutex
 }
@@ -128,6 +132,12 @@ func (r *Recorder) Record(ev store.Event) {
 }
 
 func (r *Recorder) enqueue(ev store.Event) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		r.lost(ev, errors.New("the audit recorder is closed"))
+		return
+	}
 	select {
 	case r.queue <- ev:
 	default:
@@ -191,11 +201,14 @@ func (r *Recorder) flush(batch []store.Event) {
 // Close stores what is queued and stops the writer. Events observed after
 // Close go to the error log.
 func (r *Recorder) Close() error {
-	r.once.Do(func() {
+	r.mu.Lock()
+	already := r.closed
+	if !already {
+		r.closed = true
 		close(r.queue)
-		<-r.done
-		r.queue = make(chan store.Event) // unbuffered and unread: later events are logged as lost
-	})
+	}
+	r.mu.Unlock()
+	<-r.done
 	return nil
 }
 

@@ -10,10 +10,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/postgres"
 	"github.com/latchkey/latchkey/store/sqlite"
 )
 
@@ -153,5 +156,44 @@ func TestDescribe(t *testing.T) {
 	}
 	if _, ok := audit.Convert(latchkey.Event{Kind: latchkey.EventStore}); ok {
 		t.Fatal("a store call became an audit event")
+	}
+}
+
+// A user agent of any bytes is kept as valid UTF-8 (PostgreSQL's text takes
+// nothing else; one bad event must not sink a batch), cut on a character
+// boundary; and recording after Close neither panics nor blocks.
+func TestRecorderCleansTextAndSurvivesClose(t *testing.T) {
+	db := openStore(t)
+	r := audit.New(audit.Config{Store: db})
+	ua := "\xff\xfe bad\x00 " + strings.Repeat("é", 200)
+	r.Observe(context.Background(), latchkey.Event{Kind: latchkey.EventPasswordChanged, At: time.Unix(1_900_000_000, 0), UserID: "u1", UserAgent: ua})
+	r.Close()
+	r.Observe(context.Background(), latchkey.Event{Kind: latchkey.EventPasswordChanged, UserID: "u1"})
+	r.Close()
+	evs, err := db.Events(context.Background(), store.EventFilter{UserID: "u1"})
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("events %v, %v", evs, err)
+	}
+	got := evs[0].UserAgent
+	if !utf8.ValidString(got) || strings.Contains(got, "\x00") || len(got) > 256 {
+		t.Fatalf("stored user agent %q", got)
+	}
+}
+
+// On PostgreSQL, whose text refuses invalid UTF-8, a batch with a bad user
+// agent is stored whole.
+func TestRecorderBadUserAgentOnPostgres(t *testing.T) {
+	db, err := postgres.Open(context.Background(), testenv.Postgres(t), postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	r := audit.New(audit.Config{Store: db})
+	at := time.Unix(1_900_000_000, 0)
+	r.Observe(context.Background(), latchkey.Event{Kind: latchkey.EventPasswordChanged, At: at, UserID: "u1", UserAgent: "ok"})
+	r.Observe(context.Background(), latchkey.Event{Kind: latchkey.EventPasswordChanged, At: at, UserID: "u1", UserAgent: "\xff\xfe"})
+	r.Close()
+	if evs, err := db.Events(context.Background(), store.EventFilter{UserID: "u1"}); err != nil || len(evs) != 2 {
+		t.Fatalf("stored %d events, %v; want both", len(evs), err)
 	}
 }
