@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/latchkey/latchkey/internal/httpstatus"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -24,9 +25,9 @@ func (m *Metrics) Middleware(route func(*http.Request) string) func(http.Handler
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
+			sw := &httpstatus.Writer{ResponseWriter: w}
 			next.ServeHTTP(sw, r)
-			m.served(route(r), r.Method, sw.status, time.Since(start))
+			m.served(route(r), r.Method, sw.Status, time.Since(start))
 		})
 	}
 }
@@ -79,26 +80,3 @@ func knownMethod(method string) string {
 	}
 	return Other
 }
-
-// statusWriter records the status a handler answers with.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection (Flush, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

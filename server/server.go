@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/httpstatus"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
@@ -278,45 +279,23 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	httpauth.WriteError(w, r, e)
 }
 
-// statusWriter records the status for the request log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // logRequests logs one line per request (never the query string, which may
 // hold an access token) and turns a panic into a JSON 500 without a trace.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &httpstatus.Writer{ResponseWriter: w}
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
-				if sw.status == 0 {
+				if sw.Status == 0 {
 					httpauth.WriteError(sw, r, latchkey.ErrInternal)
 				}
 			}
-			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status,
 				"duration", time.Since(start), "ip", s.trusted.ClientIP(r))
 		}()
 		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != p {
