@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/accesstoken"
+	"github.com/latchkey/latchkey/internal/text"
 	"github.com/latchkey/latchkey/refreshtoken"
 	"github.com/latchkey/latchkey/store"
 )
@@ -62,7 +63,7 @@ const OAuthScope = "account"
 // Login starts a new session for userID and returns its first token pair. The
 // caller has authenticated the user.
 func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tokens, error) {
-	if userID == "" || len(userID) > maxUserIDBytes || clean(userID, maxUserIDBytes) != userID {
+	if userID == "" || len(userID) > maxUserIDBytes || text.Clean(userID, maxUserIDBytes) != userID {
 		return nil, ErrInvalidRequest.WithMessage("A user id is 1 to 255 bytes of UTF-8 text without NUL.")
 	}
 	if (opt.Client.ID == "") != (opt.Client.Registration == "") {
@@ -78,8 +79,8 @@ func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tok
 		LastUsedAt:         now,
 		IdleExpiresAt:      earliest(now.Add(a.cfg.RefreshTTL), expires),
 		ExpiresAt:          expires,
-		UserAgent:          clean(opt.UserAgent, 256),
-		IP:                 clean(opt.IP, 64),
+		UserAgent:          text.Clean(opt.UserAgent, 256),
+		IP:                 text.Clean(opt.IP, 64),
 		ClientID:           opt.Client.ID,
 		ClientRegistration: opt.Client.Registration,
 	}
@@ -152,16 +153,6 @@ func earliest(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-// clean makes client-supplied text (user agent, address) safe to store on
-// every backend: valid UTF-8, no NUL (PostgreSQL's text refuses both), at most
-// n bytes.
-func clean(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
 
 func randomID() string {

@@ -2,10 +2,9 @@ package audit
 
 import (
 	"encoding/json"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/text"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -55,25 +54,12 @@ func Convert(e latchkey.Event) (ev store.Event, ok bool) {
 	}
 	// Request headers may hold any bytes; the store (PostgreSQL's text, for
 	// one) takes valid UTF-8 only, and one bad event must not sink a batch.
-	ev.UserID, ev.SessionID, ev.IP, ev.UserAgent = e.UserID, e.SessionID, cleanText(e.IP, 64), cleanText(e.UserAgent, 256)
-	d.Message = cleanText(d.Message, 512)
+	ev.UserID, ev.SessionID, ev.IP, ev.UserAgent = e.UserID, e.SessionID, text.Clean(e.IP, 64), text.Clean(e.UserAgent, 256)
+	d.Message = text.Clean(d.Message, 512)
 	if b, err := json.Marshal(d); err == nil && string(b) != "{}" {
 		ev.Detail = string(b)
 	}
 	return ev, true
-}
-
-// cleanText is s as valid UTF-8 without NUL, at most n bytes, cut on a
-// character boundary.
-func cleanText(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // Describe is a sentence a user can read about an event of theirs.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/text"
 )
 
 // Config configures one provider. The operator writes it; nothing in it ever
@@ -171,7 +173,7 @@ func ParseFlag(v string) (Config, error) {
 				return Config{}, fmt.Errorf("provider %s: nonce=%q: want hashed or raw", c.Name, val)
 			}
 		default:
-			return Config{}, fmt.Errorf("provider %s: unknown key %s (want client_id, client_secret, client_secret_file, leeway or nonce)", c.Name, clip(k))
+			return Config{}, fmt.Errorf("provider %s: unknown key %s (want client_id, client_secret, client_secret_file, leeway or nonce)", c.Name, text.Quote(k, 64))
 		}
 	}
 	if err := c.check(); err != nil {

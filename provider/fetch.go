@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/latchkey/latchkey/internal/text"
 )
 
 // Fetch limits. A provider's documents are a few kilobytes; anything larger
@@ -232,7 +233,7 @@ func (k *keySet) verify(ctx context.Context, raw string) error {
 		}
 	}
 	if len(keys) == 0 {
-		return invalid(fmt.Sprintf("The ID token is signed with a key (kid %s) the provider does not publish.", clip(hdr.KeyID)))
+		return invalid(fmt.Sprintf("The ID token is signed with a key (kid %s) the provider does not publish.", text.Quote(hdr.KeyID, 64)))
 	}
 	return invalid("The ID token's signature does not verify under the provider's key.")
 }

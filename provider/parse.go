@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/text"
 )
 
 // header is the JOSE header of an ID token.
@@ -50,7 +52,7 @@ func (p *Provider) precheck(raw string) (string, unverified, error) {
 	case strings.EqualFold(h.Alg, "none"):
 		return "", pre, invalid("The ID token is unsigned (alg none).")
 	case !slices.Contains(p.cfg.Algorithms, h.Alg):
-		return "", pre, invalid(fmt.Sprintf("The ID token is signed with %s, which is not allowed (allowed: %s).", clip(h.Alg), strings.Join(p.cfg.Algorithms, ", ")))
+		return "", pre, invalid(fmt.Sprintf("The ID token is signed with %s, which is not allowed (allowed: %s).", text.Quote(h.Alg, 64), strings.Join(p.cfg.Algorithms, ", ")))
 	case len(h.Crit) > 0:
 		return "", pre, invalid("The ID token has critical header parameters this server does not understand.")
 	case parts[2] == "":
@@ -60,7 +62,7 @@ func (p *Provider) precheck(raw string) (string, unverified, error) {
 		return "", pre, invalid("The ID token's payload is not a JSON object with a string iss.")
 	}
 	if pre.Issuer != p.cfg.Issuer {
-		return "", pre, invalid(fmt.Sprintf("The ID token was issued by %s, not by this provider (%q).", clip(pre.Issuer), p.cfg.Issuer))
+		return "", pre, invalid(fmt.Sprintf("The ID token was issued by %s, not by this provider (%q).", text.Quote(pre.Issuer, 64), p.cfg.Issuer))
 	}
 	return parts[0] + "." + parts[1], pre, nil
 }
@@ -78,14 +80,6 @@ func strictJSON(b []byte, v any) error {
 		return fmt.Errorf("trailing data")
 	}
 	return nil
-}
-
-// clip quotes an untrusted value for a message, shortened.
-func clip(s string) string {
-	if len(s) > 64 {
-		s = s[:64] + "…"
-	}
-	return fmt.Sprintf("%q", s)
 }
 
 // audience is "aud": one string or an array of them.

@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"sync"
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/text"
 )
 
 // Names of the built-in grants.
@@ -166,7 +166,7 @@ func (s *Server) loginGrant(p grant.Params) (grant.Grant, error) {
 	}
 	g, err := s.grants.Named(name)
 	if err != nil {
-		return grant.Grant{}, latchkey.ErrInvalidRequest.WithMessage("There is no sign-in grant " + clip(name) + " on this server.")
+		return grant.Grant{}, latchkey.ErrInvalidRequest.WithMessage("There is no sign-in grant " + text.Quote(name, 64) + " on this server.")
 	}
 	return g, nil
 }
@@ -198,12 +198,4 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.mw.SetCookies(w, t)
 	}
 	s.writePair(w, t, u, cookies)
-}
-
-// clip quotes an untrusted value for a message, shortened.
-func clip(v string) string {
-	if len(v) > 64 {
-		v = v[:64] + "…"
-	}
-	return strconv.Quote(v)
 }

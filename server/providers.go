@@ -8,6 +8,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/text"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/users"
@@ -169,7 +170,7 @@ func (s *Server) idTokenParams(r grant.Request) (p *provider.Provider, raw, nonc
 func (s *Server) provider(name string) (*provider.Provider, error) {
 	p, ok := s.providers[name]
 	if !ok {
-		return nil, latchkey.ErrInvalidRequest.WithMessage("There is no provider " + clip(name) + " on this server.")
+		return nil, latchkey.ErrInvalidRequest.WithMessage("There is no provider " + text.Quote(name, 64) + " on this server.")
 	}
 	return p, nil
 }

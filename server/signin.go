@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/text"
 	"github.com/latchkey/latchkey/provider"
 )
 
@@ -188,7 +189,7 @@ func (s *Server) accountCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := q.Get("error"); e != "" {
-		s.renderFlowError(w, r, latchkey.ErrInvalidCredentials.WithMessage("The provider did not sign you in ("+clip(e)+")."))
+		s.renderFlowError(w, r, latchkey.ErrInvalidCredentials.WithMessage("The provider did not sign you in ("+text.Quote(e, 64)+")."))
 		return
 	}
 	p, ok := s.providers[f.provider]
