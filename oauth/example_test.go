@@ -23,7 +23,7 @@ func Example() {
 	defer st.Close()
 
 	clients := oauth.New(st, nil)
-	_, secret, err := clients.Add(ctx, "billing", "billing backend", true)
+	_, secret, err := clients.Add(ctx, "billing", oauth.Options{Name: "billing backend", Confidential: true})
 	if err != nil {
 		panic(err)
 	}

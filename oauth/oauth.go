@@ -17,10 +17,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/internal/origin"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -62,17 +64,37 @@ func ValidID(id string) bool {
 	return true
 }
 
+// Options are the settings of a client being registered.
+type Options struct {
+	Name string // a description for operators
+	// Confidential gives the client a secret (a server-side application);
+	// without it the client is public (a browser or mobile app).
+	Confidential bool
+	// Origins are the browser origins whose pages may call the OAuth
+	// endpoints as this client, each exactly as a browser sends it in the
+	// Origin header ("https://app.example.com", "http://localhost:5173").
+	Origins []string
+	// DPoPRequired refuses the client's token requests without a DPoP proof.
+	DPoPRequired bool
+}
+
 // Add registers a client. A confidential client gets a new secret, returned
 // here and never again; a public client gets none (""). ErrInvalidRequest for
-// a malformed id, and for a taken one.
-func (c *Clients) Add(ctx context.Context, id, name string, confidential bool) (store.Client, string, error) {
+// a malformed id or origin, and for a taken id.
+func (c *Clients) Add(ctx context.Context, id string, o Options) (store.Client, string, error) {
 	if !ValidID(id) {
 		return store.Client{}, "", latchkey.ErrInvalidRequest.WithMessage(fmt.Sprintf(
 			"A client id is 1 to %d characters from A-Z a-z 0-9 - . _ ~.", MaxIDBytes))
 	}
-	cl := store.Client{ID: id, Registration: newRegistration(), Name: name, CreatedAt: c.now()}
+	for _, or := range o.Origins {
+		if err := origin.Check(or); err != nil {
+			return store.Client{}, "", latchkey.ErrInvalidRequest.WithMessage(err.Error())
+		}
+	}
+	cl := store.Client{ID: id, Registration: newRegistration(), Name: o.Name, CreatedAt: c.now(),
+		Origins: slices.Compact(slices.Clone(o.Origins)), DPoPRequired: o.DPoPRequired}
 	var secret string
-	if confidential {
+	if o.Confidential {
 		b := make([]byte, 32)
 		rand.Read(b)
 		secret = secretPrefix + base64.RawURLEncoding.EncodeToString(b)
@@ -91,7 +113,7 @@ func (c *Clients) Add(ctx context.Context, id, name string, confidential bool) (
 // Ensure registers the public client id unless a client of that id exists
 // (public or not); it reports whether it registered one.
 func (c *Clients) Ensure(ctx context.Context, id, name string) (bool, error) {
-	_, _, err := c.Add(ctx, id, name, false)
+	_, _, err := c.Add(ctx, id, Options{Name: name})
 	if errors.Is(err, latchkey.ErrInvalidRequest) && ValidID(id) {
 		return false, nil
 	}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store/sqlite"
 	"github.com/latchkey/latchkey/users"
@@ -285,6 +288,94 @@ func TestMeCSRFTokenForCookieSessions(t *testing.T) {
 	} {
 		if _, ok := r.body["csrf_token"]; ok {
 			t.Errorf("/me without cookie authentication has csrf_token: %s", r.raw)
+		}
+	}
+}
+
+// An OAuth client's registered origins: its pages may call the OAuth
+// endpoints and the token routes as that client, with CORS headers but never
+// credentials; a page elsewhere, or acting as another client, is refused
+// before the grant runs; the first-party routes stay closed to them.
+func TestCORSClientOrigins(t *testing.T) {
+	e := newEnv(t)
+	const spaOrigin = "https://spa.example.com"
+	if _, _, err := e.clients.Add(t.Context(), "spa", oauth.Options{Origins: []string{spaOrigin}}); err != nil {
+		t.Fatal(err)
+	}
+	password := []string{"grant_type", "password", "username", "test", "password", "test"}
+	from := func(origin string) []string { return []string{"H:Origin", origin, "H:Sec-Fetch-Site", "cross-site"} }
+
+	for _, path := range []string{"/oauth/token", "/oauth/revoke", "/me", "/.well-known/jwks.json", "/.well-known/oauth-authorization-server"} {
+		method := "POST"
+		if strings.HasPrefix(path, "/.well-known") || path == "/me" {
+			method = "GET"
+		}
+		r := e.call("OPTIONS", path, "", "", "Origin", spaOrigin, "Access-Control-Request-Method", method,
+			"Access-Control-Request-Headers", "authorization,content-type")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != spaOrigin ||
+			r.header.Get("Access-Control-Allow-Credentials") != "" || !strings.Contains(r.header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("preflight %s from the client's origin: %d %v, want 204 naming it, without credentials", path, r.status, corsHeaders(r.header))
+		}
+		wantVaryOrigin(t, r.header)
+		r = e.call("OPTIONS", path, "", "", "Origin", unlistedOrigin, "Access-Control-Request-Method", method)
+		if len(corsHeaders(r.header)) != 0 {
+			t.Errorf("preflight %s from an origin no client lists: %v", path, corsHeaders(r.header))
+		}
+	}
+	// The first-party routes are not the client's.
+	for _, path := range []string{"/login", "/refresh", "/register", "/account/login"} {
+		r := e.call("OPTIONS", path, "", "", "Origin", spaOrigin, "Access-Control-Request-Method", "POST")
+		if len(corsHeaders(r.header)) != 0 {
+			t.Errorf("preflight %s from a client's origin: %v, want no CORS header", path, corsHeaders(r.header))
+		}
+	}
+
+	r := e.oauthCall("/oauth/token", append(append([]string{"client_id", "spa"}, password...), from(spaOrigin)...)...).wantOAuth(t, 200, "")
+	if r.header.Get("Access-Control-Allow-Origin") != spaOrigin || r.header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("token response to the client's page: %v", corsHeaders(r.header))
+	}
+	access, refresh := r.str("access_token"), r.str("refresh_token")
+	me := e.call("GET", "/me", access, "", "Origin", spaOrigin).want(t, 200, "")
+	if me.header.Get("Access-Control-Allow-Origin") != spaOrigin || me.header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("/me to the client's page: %v", corsHeaders(me.header))
+	}
+
+	// Another origin, or another client from this origin: refused before the
+	// grant runs, so the refresh token is not spent.
+	for name, kv := range map[string][]string{
+		"a page on another origin":          append([]string{"client_id", "spa", "grant_type", "refresh_token", "refresh_token", refresh}, from(unlistedOrigin)...),
+		"a client that lists no origin":     append([]string{"client_id", "app", "grant_type", "refresh_token", "refresh_token", refresh}, from(spaOrigin)...),
+		"a sibling origin of the same site": append([]string{"client_id", "spa", "grant_type", "refresh_token", "refresh_token", refresh}, "H:Origin", "https://evil.example.com", "H:Sec-Fetch-Site", "same-site"),
+	} {
+		r := e.oauthCall("/oauth/token", kv...).wantOAuth(t, 400, "unauthorized_client")
+		if len(corsHeaders(r.header)) != 0 && r.header.Get("Access-Control-Allow-Origin") != spaOrigin {
+			t.Errorf("%s: refusal carries %v", name, corsHeaders(r.header))
+		}
+	}
+	e.oauthCall("/oauth/token", "client_id", "spa", "grant_type", "refresh_token", "refresh_token", refresh, "H:Origin", spaOrigin, "H:Sec-Fetch-Site", "cross-site").wantOAuth(t, 200, "")
+	// Outside a browser (no Origin) nothing changes.
+	e.oauthCall("/oauth/token", append([]string{"client_id", "app"}, password...)...).wantOAuth(t, 200, "")
+
+	// An origin given to a client later is allowed within the cache's
+	// lifetime, on every node; before that, a preflight from it is refused.
+	const later = "https://later.example.com"
+	if _, _, err := e.clients.Add(t.Context(), "later", oauth.Options{Origins: []string{later}}); err != nil {
+		t.Fatal(err)
+	}
+	preflight := func() string {
+		return e.call("OPTIONS", "/oauth/token", "", "", "Origin", later, "Access-Control-Request-Method", "POST").header.Get("Access-Control-Allow-Origin")
+	}
+	if got := preflight(); got != "" {
+		t.Logf("the new origin was allowed at once (%q): the cache had not been read yet", got)
+	}
+	e.clock.Add(11 * time.Second)
+	if got := preflight(); got != later {
+		t.Errorf("after the cache's lifetime the new client's origin gets %q", got)
+	}
+	// A malformed origin is refused at registration.
+	for _, bad := range []string{"https://spa.example.com/", "*", "https://*.example.com"} {
+		if _, _, err := e.clients.Add(t.Context(), "bad", oauth.Options{Origins: []string{bad}}); !errors.Is(err, latchkey.ErrInvalidRequest) {
+			t.Errorf("Add with origin %q = %v, want invalid_request", bad, err)
 		}
 	}
 }

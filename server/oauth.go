@@ -156,7 +156,23 @@ func (s *Server) oauthRequest(w http.ResponseWriter, r *http.Request) (url.Value
 		return nil, store.Client{}, err
 	}
 	cl, err := s.oauthClient(r, form)
+	if err == nil {
+		err = s.checkClientOrigin(r, cl)
+	}
 	return form, cl, err
+}
+
+// checkClientOrigin refuses a request that a browser sent from a page on
+// another origin unless the server trusts that origin (Config.CORSOrigins)
+// or the client lists it (its registered origins): a page elsewhere cannot
+// act as the client, even though a public client proves nothing else.
+// Requests from outside a browser, which send no Origin, are not concerned.
+func (s *Server) checkClientOrigin(r *http.Request, cl store.Client) error {
+	if s.mw.CheckOrigin(r) == nil || slices.Contains(cl.Origins, r.Header.Get("Origin")) {
+		return nil
+	}
+	return latchkey.ErrUnauthorizedClient.WithMessage("This client does not accept requests from the origin of this page; " +
+		"register the client with it (latchkey clients add --origin) or list it in --cors-origins.")
 }
 
 // clientOf is the library's view of a registered client.

@@ -14,18 +14,25 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/oauth"
 )
 
 // oauthCall posts a form to an OAuth endpoint. kv are form pairs; a "basic"
 // pair sets HTTP Basic credentials "id:secret" (form-encoded as RFC 6749
-// §2.3.1 asks) instead of a form field.
+// §2.3.1 asks) instead of a form field, and a pair whose key starts with
+// "H:" sets the request header named by the rest of the key.
 func (e *env) oauthCall(path string, kv ...string) response {
 	e.t.Helper()
 	form := url.Values{}
 	var basic string
+	var hdr []string
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i] == "basic" {
 			basic = kv[i+1]
+			continue
+		}
+		if name, ok := strings.CutPrefix(kv[i], "H:"); ok {
+			hdr = append(hdr, name, kv[i+1])
 			continue
 		}
 		form.Add(kv[i], kv[i+1])
@@ -38,6 +45,9 @@ func (e *env) oauthCall(path string, kv ...string) response {
 	if basic != "" {
 		id, secret, _ := strings.Cut(basic, ":")
 		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	return e.do(req)
 }
@@ -404,7 +414,7 @@ func TestOAuthMetadata(t *testing.T) {
 func TestOAuthReregisteredClientInheritsNothing(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	_, secret, err := e.clients.Add(ctx, "gone", "", true)
+	_, secret, err := e.clients.Add(ctx, "gone", oauth.Options{Confidential: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +428,7 @@ func TestOAuthReregisteredClientInheritsNothing(t *testing.T) {
 		t.Fatalf("a removed client's access token introspects as %s", r.raw)
 	}
 	e.clock.Add(time.Second)
-	if _, _, err := e.clients.Add(ctx, "gone", "", false); err != nil { // now public: no secret needed
+	if _, _, err := e.clients.Add(ctx, "gone", oauth.Options{}); err != nil { // now public: no secret needed
 		t.Fatal(err)
 	}
 	e.oauthCall("/oauth/token", "grant_type", "refresh_token", "refresh_token", old.refresh, "client_id", "gone").wantOAuth(t, 400, "invalid_grant")

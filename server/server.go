@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/httpstatus"
+	"github.com/latchkey/latchkey/internal/origin"
 	"github.com/latchkey/latchkey/internal/ratelimit"
 	"github.com/latchkey/latchkey/metrics"
 	"github.com/latchkey/latchkey/oauth"
@@ -133,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		s.metrics, s.obs = cfg.Metrics, latchkey.Observers(cfg.Observer, cfg.Metrics)
 	}
 	for _, o := range cfg.CORSOrigins {
-		if err := checkOrigin(o); err != nil {
+		if err := origin.Check(o); err != nil {
 			return nil, fmt.Errorf("server: CORSOrigins: %w", err)
 		}
 	}
@@ -174,10 +175,25 @@ func routeOf(r *http.Request) string {
 
 func (s *Server) routes() {
 	s.mux = http.NewServeMux()
+	// The routes the pages of an OAuth client's registered origins may call
+	// (without cookies): the OAuth endpoints and documents, and the routes
+	// that take its access token.
+	var byClient func(*http.Request, string) bool
+	forClients := map[string]bool{}
+	if s.clients != nil {
+		co := &clientOrigins{clients: s.clients, now: s.auth.Config().Now}
+		byClient = co.allowed
+		for _, p := range []string{"/oauth/token", "/oauth/revoke", "/oauth/introspect", "/.well-known/jwks.json", "/me", "/protected"} {
+			forClients[p] = true
+		}
+	}
 	handle := func(path string, methods map[string]http.Handler) {
 		h := allow(methods, s.writeError) // which adds HEAD beside GET
-		if len(s.cors) > 0 {
-			h = corsRoute(s.cors, slices.Sorted(maps.Keys(methods)), h)
+		switch {
+		case forClients[path] || strings.HasPrefix(path, "/.well-known/oauth-authorization-server") && byClient != nil:
+			h = corsRoute(s.cors, byClient, slices.Sorted(maps.Keys(methods)), h)
+		case len(s.cors) > 0:
+			h = corsRoute(s.cors, nil, slices.Sorted(maps.Keys(methods)), h)
 		}
 		s.mux.Handle(path, h)
 	}
@@ -230,7 +246,7 @@ func (s *Server) routes() {
 	if len(s.cors) > 0 {
 		// So that a listed origin's page reads the 404 rather than "Failed
 		// to fetch", whichever method it tried.
-		notFound = corsRoute(s.cors, catchAllMethods, notFound)
+		notFound = corsRoute(s.cors, nil, catchAllMethods, notFound)
 	}
 	s.mux.Handle("/", notFound)
 }

@@ -59,6 +59,11 @@ type Session struct {
 	// an OAuth one. Rotation compares it for equality and nothing else, so a
 	// client removed and registered again under the same id inherits nothing.
 	ClientRegistration string
+	// JKT is the RFC 7638 thumbprint (SHA-256, base64url) of the DPoP key the
+	// session is bound to (RFC 9449), or empty for a session not bound to a
+	// key. It is set when the session is created and never changes: every
+	// rotation of a bound session must be proved with the same key.
+	JKT string
 }
 
 // Revoked reports whether the session has been revoked.
@@ -135,7 +140,14 @@ type Client struct {
 	// secret); empty for a public client, which authenticates with nothing.
 	SecretHash string
 	Name       string // a description for operators
-	CreatedAt  time.Time
+	// Origins are the browser origins ("https://app.example.com") from which
+	// the client's pages may call the OAuth endpoints, in the order the
+	// operator gave them; none for a client that no browser page uses.
+	Origins []string
+	// DPoPRequired makes every token request of the client carry a DPoP proof
+	// (RFC 9449), so that each of its sessions is bound to a key.
+	DPoPRequired bool
+	CreatedAt    time.Time
 }
 
 // Public reports whether the client has no secret.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -138,7 +139,7 @@ func sessionsRevoke(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) 
 }
 
 func clientsAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
-	cl, secret, err := e.clients.Add(ctx, c.args[0], c.o.clientName, c.o.confidential)
+	cl, secret, err := e.clients.Add(ctx, c.args[0], oauth.Options{Name: c.o.clientName, Confidential: c.o.confidential, Origins: c.o.clientOrigins})
 	if err != nil {
 		return err
 	}
@@ -158,13 +159,17 @@ func clientsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tNAME")
+	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tORIGINS\tNAME")
 	for _, cl := range cs {
 		kind := "confidential"
 		if cl.Public() {
 			kind = "public"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", cl.ID, kind, stamp(cl.CreatedAt), cl.Name)
+		origins := strings.Join(cl.Origins, ",")
+		if origins == "" {
+			origins = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cl.ID, kind, stamp(cl.CreatedAt), origins, cl.Name)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/origin"
 	"github.com/latchkey/latchkey/keys"
 	"github.com/latchkey/latchkey/provider"
 	"github.com/latchkey/latchkey/server"
@@ -57,6 +58,8 @@ type options struct {
 	force           bool
 	confidential    bool
 	clientName      string
+	clientOrigin    string   // clients add --origin, comma-separated
+	clientOrigins   []string // parsed from clientOrigin
 	providers       []provider.Config
 	auditLog        string
 	auditRetention  time.Duration
@@ -203,6 +206,9 @@ var flagDefs = map[string]flagDef{
 	"client-name": {false, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.clientName, n, "", "a description of the client")
 	}},
+	"origin": {false, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.clientOrigin, n, "", "comma-separated browser origins whose pages may call the OAuth endpoints as this client, without cookies: exact scheme://host[:port] (default none)")
+	}},
 }
 
 // Memory policies of serve (--memory-policy).
@@ -231,6 +237,12 @@ func (o *options) finish(fs *flag.FlagSet, getenv func(string) string) error {
 		var err error
 		if o.origins, err = server.ParseCORSOrigins(o.corsOrigins); err != nil {
 			return usagef("--cors-origins: %v", err)
+		}
+	}
+	if defined("origin") {
+		var err error
+		if o.clientOrigins, err = origin.ParseList(o.clientOrigin); err != nil {
+			return usagef("--origin: %v", err)
 		}
 	}
 	if o.storePool < 0 || o.storePool > 10000 {

@@ -156,10 +156,10 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	// A second node on a store that has them already knows no secrets.
 	if _, err := clients.Registration(ctx, "rs"); err != nil {
-		if _, rsSecret, err = clients.Add(ctx, "rs", "a resource server", true); err != nil {
+		if _, rsSecret, err = clients.Add(ctx, "rs", oauth.Options{Name: "a resource server", Confidential: true}); err != nil {
 			t.Fatal(err)
 		}
-		if _, otherSecret, err = clients.Add(ctx, "other", "another confidential client", true); err != nil {
+		if _, otherSecret, err = clients.Add(ctx, "other", oauth.Options{Name: "another confidential client", Confidential: true}); err != nil {
 			t.Fatal(err)
 		}
 	}

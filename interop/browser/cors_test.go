@@ -20,15 +20,20 @@ import (
 // spaPort serves an empty page, the single-page app whose script calls the
 // API from another origin, on a loopback port of its own.
 func spaPort(t *testing.T) string {
+	return servePort(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<!doctype html><title>app</title><h1>app</h1>`))
+	}))
+}
+
+// servePort serves h on a loopback port of its own and returns the port.
+func servePort(t *testing.T, h http.Handler) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html")
-		w.Write([]byte(`<!doctype html><title>app</title><h1>app</h1>`))
-	})}
+	hs := &http.Server{Handler: h}
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	_, port, _ := net.SplitHostPort(ln.Addr().String())

@@ -164,6 +164,11 @@ var migrations = []string{
 		expires_at BIGINT NOT NULL -- updated_at + Burst*Every: refilled, Purge drops it
 	);
 	CREATE INDEX latchkey_buckets_expires ON latchkey_buckets (expires_at);`,
+	// 5 → 6: DPoP (the key a session is bound to; clients that require it)
+	// and the browser origins of each OAuth client.
+	`ALTER TABLE latchkey_sessions ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
+	ALTER TABLE latchkey_clients ADD COLUMN origins TEXT NOT NULL DEFAULT '';
+	ALTER TABLE latchkey_clients ADD COLUMN dpop_required BOOLEAN NOT NULL DEFAULT FALSE;`,
 }
 
 // migrationLock is the advisory lock key that serialises schema set-up.
@@ -331,7 +336,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]store.User, error) {
 }
 
 // insertSession inserts the values of sqlrow.SessionValues.
-const insertSession = `INSERT INTO latchkey_sessions (` + sqlrow.SessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
+const insertSession = `INSERT INTO latchkey_sessions (` + sqlrow.SessionColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`
 
 // CreateSession inserts x.
 func (db *DB) CreateSession(ctx context.Context, x store.Session) error {
@@ -560,7 +565,7 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := db.pool.Exec(ctx, `INSERT INTO latchkey_clients (`+sqlrow.ClientColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		sqlrow.ClientValues(c)...)
 	if isUnique(err) {
 		return store.ErrExists

@@ -295,7 +295,7 @@ func sessionFields(x store.Session) []any {
 		"rotated_at", ms(x.RotatedAt), "created_at", ms(x.CreatedAt), "last_used_at", ms(x.LastUsedAt),
 		"idle_expires_at", ms(x.IdleExpiresAt), "expires_at", ms(x.ExpiresAt), "revoked_at", ms(x.RevokedAt),
 		"revoke_reason", x.RevokeReason, "user_agent", x.UserAgent, "ip", x.IP, "client_id", x.ClientID,
-		"client_registration", x.ClientRegistration,
+		"client_registration", x.ClientRegistration, "jkt", x.JKT,
 	}
 }
 
@@ -325,7 +325,7 @@ func toSession(m map[string]string) store.Session {
 		RotatedAt: fromMS(m["rotated_at"]), CreatedAt: fromMS(m["created_at"]), LastUsedAt: fromMS(m["last_used_at"]),
 		IdleExpiresAt: fromMS(m["idle_expires_at"]), ExpiresAt: fromMS(m["expires_at"]), RevokedAt: fromMS(m["revoked_at"]),
 		RevokeReason: m["revoke_reason"], UserAgent: m["user_agent"], IP: m["ip"], ClientID: m["client_id"],
-		ClientRegistration: sessionRegistration(m),
+		ClientRegistration: sessionRegistration(m), JKT: m["jkt"],
 	}
 }
 
@@ -680,7 +680,8 @@ func (db *DB) DeleteKey(ctx context.Context, id string) error {
 // both keys share the {clients} slot.
 var createClient = goredis.NewScript(`
 if redis.call("EXISTS", KEYS[1]) == 1 then return 0 end
-redis.call("HSET", KEYS[1], "id", ARGV[1], "secret_hash", ARGV[2], "name", ARGV[3], "created_at", ARGV[4], "registration", ARGV[5])
+redis.call("HSET", KEYS[1], "id", ARGV[1], "secret_hash", ARGV[2], "name", ARGV[3], "created_at", ARGV[4], "registration", ARGV[5],
+	"origins", ARGV[6], "dpop_required", ARGV[7])
 redis.call("SADD", KEYS[2], ARGV[1])
 return 1`)
 
@@ -691,7 +692,8 @@ return redis.call("DEL", KEYS[1])`)
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (db *DB) CreateClient(ctx context.Context, c store.Client) error {
-	n, err := createClient.Run(ctx, db.c, []string{db.clientKey(c.ID), db.clientsKey()}, c.ID, c.SecretHash, c.Name, ms(c.CreatedAt), c.Registration).Int()
+	n, err := createClient.Run(ctx, db.c, []string{db.clientKey(c.ID), db.clientsKey()}, c.ID, c.SecretHash, c.Name, ms(c.CreatedAt), c.Registration,
+		strings.Join(c.Origins, " "), strconv.FormatBool(c.DPoPRequired)).Int()
 	if err != nil {
 		return fmt.Errorf("redis: create client: %w", err)
 	}
@@ -726,7 +728,10 @@ func (db *DB) client(ctx context.Context, id string) (store.Client, error) {
 		// backends' migration gives such a client.
 		reg = m["id"] + "@" + m["created_at"]
 	}
-	return store.Client{ID: m["id"], Registration: reg, SecretHash: m["secret_hash"], Name: m["name"], CreatedAt: fromMS(m["created_at"])}, nil
+	// Origins are separated by spaces, which an origin never contains; a
+	// client written before clients had origins or DPoP has neither.
+	return store.Client{ID: m["id"], Registration: reg, SecretHash: m["secret_hash"], Name: m["name"], CreatedAt: fromMS(m["created_at"]),
+		Origins: strings.Fields(m["origins"]), DPoPRequired: m["dpop_required"] == "true"}, nil
 }
 
 // ListClients returns every client, ordered by ID.

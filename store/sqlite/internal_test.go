@@ -103,7 +103,7 @@ func TestPurgeBatches(t *testing.T) {
 			exp = now.Add(-time.Hour)
 			dead++
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '', '')`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sqlrow.SessionColumns+`) VALUES (?, 'u', 0, 0, 0, 0, ?, ?, 0, '', '', '', '', '', '')`,
 			fmt.Sprintf("s%05d", i), sqlrow.Millis(exp), sqlrow.Millis(exp)); err != nil {
 			t.Fatal(err)
 		}

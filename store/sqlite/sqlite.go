@@ -149,6 +149,11 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL -- updated_at + Burst*Every: refilled, Purge drops it
 	) STRICT, WITHOUT ROWID;
 	CREATE INDEX buckets_expires ON buckets (expires_at);`,
+	// 5 → 6: DPoP (the key a session is bound to; clients that require it)
+	// and the browser origins of each OAuth client.
+	`ALTER TABLE sessions ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN origins TEXT NOT NULL DEFAULT '';
+	ALTER TABLE clients ADD COLUMN dpop_required INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // Open opens the SQLite database file at path, creating it (readable by its
@@ -411,7 +416,7 @@ func collect[T any](rows *sql.Rows, scan func(sqlrow.Scanner) (T, error)) ([]T, 
 }
 
 // insertSession inserts the values of sqlrow.SessionValues.
-const insertSession = `INSERT INTO sessions (` + sqlrow.SessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const insertSession = `INSERT INTO sessions (` + sqlrow.SessionColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // CreateSession inserts x; store.ErrExists if its ID is taken.
 func (d *DB) CreateSession(ctx context.Context, x store.Session) error {
@@ -615,7 +620,7 @@ var sessionDead = sqlrow.EndedBefore("?1")
 
 // CreateClient inserts c; store.ErrExists if its ID is taken.
 func (d *DB) CreateClient(ctx context.Context, c store.Client) error {
-	_, err := d.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?)`,
+	_, err := d.w.ExecContext(ctx, `INSERT INTO clients (`+sqlrow.ClientColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		sqlrow.ClientValues(c)...)
 	if isUnique(err) {
 		return store.ErrExists

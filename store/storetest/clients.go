@@ -22,7 +22,8 @@ func clientsCreateListDelete(t *testing.T, s store.Clients, _ store.Sessions) {
 	_, err = s.Client(ctx, "web")
 	wantErr(t, "Client(missing)", err, store.ErrNotFound)
 
-	conf := store.Client{ID: "web", Registration: "web@reg-1 ✓", SecretHash: "sha256:abc", Name: "the web app", CreatedAt: base.Add(1500 * time.Microsecond)}
+	conf := store.Client{ID: "web", Registration: "web@reg-1 ✓", SecretHash: "sha256:abc", Name: "the web app", CreatedAt: base.Add(1500 * time.Microsecond),
+		Origins: []string{"https://app.example.com", "http://localhost:5173"}, DPoPRequired: true}
 	must(t, s.CreateClient(ctx, conf))
 	for _, id := range []string{"mobile", "Web", "a{b}:c"} {
 		must(t, s.CreateClient(ctx, store.Client{ID: id, Registration: id + "#1", CreatedAt: base}))
@@ -32,13 +33,13 @@ func clientsCreateListDelete(t *testing.T, s store.Clients, _ store.Sessions) {
 	got, err := s.Client(ctx, "web")
 	must(t, err)
 	if got.ID != conf.ID || got.Registration != conf.Registration || got.SecretHash != conf.SecretHash || got.Name != conf.Name ||
-		!sameTime(got.CreatedAt, conf.CreatedAt) || got.Public() {
+		!sameTime(got.CreatedAt, conf.CreatedAt) || got.Public() || !slices.Equal(got.Origins, conf.Origins) || !got.DPoPRequired {
 		t.Fatalf("Client(web) = %+v, want %+v", got, conf)
 	}
 	pub, err := s.Client(ctx, "Web")
 	must(t, err)
-	if !pub.Public() || pub.Name != "" || pub.Registration != "Web#1" {
-		t.Fatalf("Client(Web) = %+v, want the public client with no name, registration \"Web#1\"", pub)
+	if !pub.Public() || pub.Name != "" || pub.Registration != "Web#1" || len(pub.Origins) != 0 || pub.DPoPRequired {
+		t.Fatalf("Client(Web) = %+v, want the public client with no name, no origins, no DPoP, registration \"Web#1\"", pub)
 	}
 
 	cs, err = s.ListClients(ctx)

@@ -31,6 +31,7 @@ func sessionRoundTrip(t *testing.T, s store.Store) {
 		ClientID:      "client-a",
 		// Opaque: any bytes the caller chose, not read as anything.
 		ClientRegistration: "client-a@4102444800123 ✓",
+		JKT:                "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs",
 	}
 	sparse := store.Session{ID: "s-sparse", UserID: "u1", CreatedAt: base, IdleExpiresAt: base.Add(time.Hour), ExpiresAt: base.Add(time.Hour)}
 	for _, x := range []store.Session{full, sparse} {
@@ -80,6 +81,7 @@ func rotateAdvancesOneGeneration(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	x := session("s1", "u1", base)
 	x.ClientID, x.ClientRegistration = "client-a", "reg-1"
+	x.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I" // a binding outlives every rotation
 	must(t, s.CreateSession(ctx, x))
 	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
 	for gen := range uint64(3) {

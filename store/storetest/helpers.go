@@ -101,6 +101,7 @@ func diffSession(got, want store.Session) string {
 	str("IP", got.IP, want.IP)
 	str("ClientID", got.ClientID, want.ClientID)
 	str("ClientRegistration", got.ClientRegistration, want.ClientRegistration)
+	str("JKT", got.JKT, want.JKT)
 	if len(d) == 0 {
 		return ""
 	}

@@ -110,7 +110,9 @@ func CheckUpgradedKept(t *testing.T, s store.Store, k Kept) {
 	}
 	c, err := cs.Client(ctx, k.Client.ID)
 	must(t, err)
-	if c.Registration != k.Client.Registration || c.Name != k.Client.Name || !sameTime(c.CreatedAt, k.Client.CreatedAt) {
+	// A client from before origins and DPoP has neither.
+	if c.Registration != k.Client.Registration || c.Name != k.Client.Name || !sameTime(c.CreatedAt, k.Client.CreatedAt) ||
+		len(c.Origins) != 0 || c.DPoPRequired {
 		t.Errorf("Client(%q) after the upgrade = %+v, want %+v", k.Client.ID, c, k.Client)
 	}
 	x, err := s.Session(ctx, k.Session.ID)

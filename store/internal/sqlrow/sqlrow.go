@@ -73,14 +73,14 @@ func User(row Scanner) (store.User, error) {
 
 // SessionColumns are the columns Session reads, in order.
 const SessionColumns = `id, user_id, generation, rotated_at, created_at, last_used_at, idle_expires_at, expires_at,
-	revoked_at, revoke_reason, user_agent, ip, client_id, client_registration`
+	revoked_at, revoke_reason, user_agent, ip, client_id, client_registration, jkt`
 
 // Session reads a row of SessionColumns.
 func Session(row Scanner) (store.Session, error) {
 	var x store.Session
 	var gen, rotated, created, used, idle, exp, revoked int64
 	if err := row.Scan(&x.ID, &x.UserID, &gen, &rotated, &created, &used, &idle, &exp,
-		&revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID, &x.ClientRegistration); err != nil {
+		&revoked, &x.RevokeReason, &x.UserAgent, &x.IP, &x.ClientID, &x.ClientRegistration, &x.JKT); err != nil {
 		return store.Session{}, err
 	}
 	x.Generation = uint64(gen)
@@ -97,25 +97,34 @@ func SessionValues(x store.Session) ([]any, error) {
 	}
 	return []any{x.ID, x.UserID, gen, Millis(x.RotatedAt), Millis(x.CreatedAt), Millis(x.LastUsedAt),
 		Millis(x.IdleExpiresAt), Millis(x.ExpiresAt), Millis(x.RevokedAt), x.RevokeReason, x.UserAgent, x.IP,
-		x.ClientID, x.ClientRegistration}, nil
+		x.ClientID, x.ClientRegistration, x.JKT}, nil
 }
 
 // ClientColumns are the columns Client reads, in order.
-const ClientColumns = `id, registration, secret_hash, name, created_at`
+const ClientColumns = `id, registration, secret_hash, name, created_at, origins, dpop_required`
 
 // Client reads a row of ClientColumns.
 func Client(row Scanner) (store.Client, error) {
 	var c store.Client
 	var created int64
-	err := row.Scan(&c.ID, &c.Registration, &c.SecretHash, &c.Name, &created)
+	var origins string
+	err := row.Scan(&c.ID, &c.Registration, &c.SecretHash, &c.Name, &created, &origins, &c.DPoPRequired)
 	c.CreatedAt = Time(created)
+	c.Origins = SplitOrigins(origins)
 	return c, err
 }
 
 // ClientValues are c's values in the order of ClientColumns.
 func ClientValues(c store.Client) []any {
-	return []any{c.ID, c.Registration, c.SecretHash, c.Name, Millis(c.CreatedAt)}
+	return []any{c.ID, c.Registration, c.SecretHash, c.Name, Millis(c.CreatedAt), JoinOrigins(c.Origins), c.DPoPRequired}
 }
+
+// JoinOrigins is how a client's origins are stored: separated by spaces,
+// which an origin never contains.
+func JoinOrigins(origins []string) string { return strings.Join(origins, " ") }
+
+// SplitOrigins reads what JoinOrigins wrote.
+func SplitOrigins(s string) []string { return strings.Fields(s) }
 
 // KeyColumns are the columns Key reads, in order.
 const KeyColumns = `id, algorithm, sealed, created_at, activated_at, retired_at`
