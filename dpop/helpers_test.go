@@ -211,4 +211,3 @@ func wantRefused(t *testing.T, err error, code, msg, proof string) {
 		}
 	}
 }
-
