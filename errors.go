@@ -40,6 +40,12 @@ const (
 	// never answers them.
 	CodeInvalidClient      Code = "invalid_client"
 	CodeUnauthorizedClient Code = "unauthorized_client"
+
+	// The DPoP codes (RFC 9449 §5, §7.1, §8): a missing, malformed or
+	// wrongly signed proof, or one by another key than the session's; and a
+	// proof without the server's current nonce (the answer carries one).
+	CodeInvalidDPoPProof Code = "invalid_dpop_proof"
+	CodeUseDPoPNonce     Code = "use_dpop_nonce"
 )
 
 // Error is the one error type of latchkey's public API. Code is the public code,
@@ -111,6 +117,8 @@ var (
 
 	ErrInvalidClient      = &Error{Code: CodeInvalidClient, Message: "The client is unknown or its authentication failed."}
 	ErrUnauthorizedClient = &Error{Code: CodeUnauthorizedClient, Message: "The token was issued to another client."}
+	ErrInvalidDPoPProof   = &Error{Code: CodeInvalidDPoPProof, Message: "The DPoP proof is missing, malformed or not valid for this request."}
+	ErrUseDPoPNonce       = &Error{Code: CodeUseDPoPNonce, Message: "Send the DPoP proof again with the nonce of the DPoP-Nonce header."}
 )
 
 // The library's own refinements of the sentinels: each refusal has one
@@ -131,6 +139,8 @@ var (
 	errAccessInvalid       = ErrInvalidToken.WithMessage("The access token is malformed, forged or not for this service.")
 	errNotAccess           = ErrWrongTokenType.WithMessage("The token is not an access token.")
 	errNoSuchSession       = ErrNotFound.WithMessage("No such session.")
+	errDPoPRequired        = ErrInvalidDPoPProof.WithMessage("This session is bound to a DPoP key: send a DPoP proof signed with that key.")
+	errDPoPOtherKey        = ErrInvalidDPoPProof.WithMessage("The DPoP proof is signed with another key than the one this session is bound to.")
 )
 
 // unavailable is the error for a store that failed.

@@ -50,6 +50,11 @@ type LoginOptions struct {
 	// Client is the OAuth client the session is issued to; zero for
 	// first-party. ID and Registration are both set or both empty.
 	Client Client
+	// JKT binds the session to a DPoP key (RFC 9449): the RFC 7638 SHA-256
+	// thumbprint of the key whose proof the caller has verified. Every
+	// refresh of the session must then prove that same key, and its access
+	// tokens are DPoP tokens (cnf.jkt). Empty: Bearer tokens.
+	JKT string
 }
 
 // maxUserIDBytes bounds a user id: it is carried in every access token.
@@ -83,6 +88,7 @@ func (a *Auth) Login(ctx context.Context, userID string, opt LoginOptions) (*Tok
 		IP:                 text.Clean(opt.IP, 64),
 		ClientID:           opt.Client.ID,
 		ClientRegistration: opt.Client.Registration,
+		JKT:                opt.JKT,
 	}
 	if err := a.createSession(ctx, s); err != nil {
 		return nil, unavailable(err)
@@ -116,14 +122,19 @@ func (a *Auth) issue(s store.Session, fresh bool, now time.Time) (*Tokens, error
 		Fresh:     fresh,
 		ClientID:  s.ClientID,
 		Scope:     clientScope(s.ClientID),
+		JKT:       s.JKT,
 	})
 	if err != nil {
 		return nil, ErrInternal.WithCause(err)
 	}
+	typ := "Bearer"
+	if s.JKT != "" {
+		typ = "DPoP" // RFC 9449 §5
+	}
 	return &Tokens{
 		UserID:           s.UserID,
 		SessionID:        s.ID,
-		TokenType:        "Bearer",
+		TokenType:        typ,
 		AccessToken:      at,
 		ExpiresIn:        int64(exp.Sub(now) / time.Second),
 		ExpiresAt:        exp.Unix(),

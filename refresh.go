@@ -2,6 +2,7 @@ package latchkey
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"strings"
 	"time"
@@ -24,6 +25,12 @@ type RefreshOptions struct {
 	// access cookie is shared by every request a page makes at once, and
 	// revoking it would fail the others.
 	KeepAccessToken bool
+	// JKT is the thumbprint of the DPoP key whose proof, verified by the
+	// caller, came with the refresh; empty without a proof. A session bound
+	// to a key refreshes only with that key's; a refusal for want of it is
+	// never taken as reuse, so a thief without the key cannot end the
+	// owner's session by replaying an old token.
+	JKT string
 }
 
 // Refresh exchanges a refresh token for a new pair.
@@ -68,7 +75,7 @@ func (a *Auth) refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	// One conditional write checks that (and the client, revocation and expiry)
 	// and rotates; only when it refuses is the session read to say why.
 	now := a.cfg.Now()
-	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.Client, now))
+	next, err := a.st.RotateSession(ctx, sid, a.rotation(tok.Generation, opt.Client, opt.JKT, now))
 	if err == nil {
 		t, err := a.finishRefresh(ctx, next, bound, now)
 		return t, false, err
@@ -76,7 +83,7 @@ func (a *Auth) refresh(ctx context.Context, refreshToken string, opt RefreshOpti
 	if !errors.Is(err, store.ErrConflict) {
 		return nil, false, sessionStoreError(err)
 	}
-	return a.settle(ctx, tok, opt.Client, bound)
+	return a.settle(ctx, tok, opt, bound)
 }
 
 // decodeRefresh checks a presented refresh token's form, checksum and MAC.
@@ -97,7 +104,7 @@ func (a *Auth) decodeRefresh(token string) (refreshtoken.Token, error) {
 // settle answers a refresh whose swap was refused: it reads the session to
 // say why, answers a grace refresh with the successor already made, ends the
 // session on reuse, or rotates again if the session moved on in between.
-func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client, bound *accesstoken.Claims) (t *Tokens, grace bool, err error) {
+func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, opt RefreshOptions, bound *accesstoken.Claims) (t *Tokens, grace bool, err error) {
 	sid := tok.Session.String()
 	for attempt := 0; ; attempt++ {
 		now := a.cfg.Now()
@@ -105,12 +112,12 @@ func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client
 		if err != nil {
 			return nil, false, sessionStoreError(err)
 		}
-		if err := refusal(s, tok, client, now); err != nil {
+		if err := refusal(s, tok, opt, now); err != nil {
 			return nil, false, err
 		}
 		switch refreshtoken.Classify(tok.Generation, s.Generation, s.RotatedAt, now, a.cfg.ReuseGrace) {
 		case refreshtoken.Rotate:
-			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, client, now))
+			next, err := a.st.RotateSession(ctx, sid, a.rotation(s.Generation, opt.Client, s.JKT, now))
 			if errors.Is(err, store.ErrConflict) && attempt < 3 {
 				continue // someone rotated or revoked it first: look again
 			}
@@ -139,12 +146,17 @@ func (a *Auth) settle(ctx context.Context, tok refreshtoken.Token, client Client
 	}
 }
 
-// refusal is why session s cannot be refreshed at now with tok by client, or
-// nil if it can.
-func refusal(s store.Session, tok refreshtoken.Token, client Client, now time.Time) error {
+// refusal is why session s cannot be refreshed at now with tok and opt, or
+// nil if it can. The client and the DPoP key are checked before anything
+// else, reuse included: a refresh without the bound key changes nothing.
+func refusal(s store.Session, tok refreshtoken.Token, opt RefreshOptions, now time.Time) error {
 	switch {
-	case s.ClientRegistration != client.Registration:
+	case s.ClientRegistration != opt.Client.Registration:
 		return errOtherClient
+	case s.JKT != "" && opt.JKT == "":
+		return errDPoPRequired
+	case s.JKT != "" && subtle.ConstantTimeCompare([]byte(s.JKT), []byte(opt.JKT)) != 1:
+		return errDPoPOtherKey
 	case s.Revoked() && Reason(s.RevokeReason) == ReasonReused && tok.Generation >= s.Generation:
 		return errEndedByReplay // the holder of the newest token: tell them why
 	case s.Revoked() && Reason(s.RevokeReason) == ReasonReused:
@@ -157,10 +169,11 @@ func refusal(s store.Session, tok refreshtoken.Token, client Client, now time.Ti
 	return nil
 }
 
-// rotation is the swap of a refresh at now from generation from: the idle
-// expiry slides (capped by the store at the session's end) unless it is locked.
-func (a *Auth) rotation(from uint64, client Client, now time.Time) store.Rotation {
-	r := store.Rotation{From: from, At: now, ClientRegistration: client.Registration}
+// rotation is the swap of a refresh at now from generation from, for a
+// session bound to the DPoP key jkt (or none): the idle expiry slides (capped
+// by the store at the session's end) unless it is locked.
+func (a *Auth) rotation(from uint64, client Client, jkt string, now time.Time) store.Rotation {
+	r := store.Rotation{From: from, At: now, ClientRegistration: client.Registration, JKT: jkt}
 	if !a.cfg.LockedExpiry {
 		r.IdleExpiresAt = now.Add(a.cfg.RefreshTTL)
 	}

@@ -17,8 +17,15 @@ type Principal struct {
 	TokenID   string // "jti"
 	Fresh     bool   // issued straight after a password login
 	ClientID  string // "client_id": the OAuth client of the session; empty for first-party
-	IssuedAt  time.Time
-	ExpiresAt time.Time
+	// JKT is "cnf.jkt": the thumbprint of the DPoP key the token is bound to
+	// (RFC 9449); empty for a Bearer token. Verify checks the token, not the
+	// proof: httpauth's guards check the proof and set SenderConstrained.
+	JKT string
+	// SenderConstrained reports that the request proved possession of the
+	// token's DPoP key (set by httpauth, never by Verify).
+	SenderConstrained bool
+	IssuedAt          time.Time
+	ExpiresAt         time.Time
 }
 
 // Verify checks an access token: signature under a published key with the
@@ -61,6 +68,7 @@ func (a *Auth) verify(ctx context.Context, token string) (Principal, error) {
 		TokenID:   c.ID,
 		Fresh:     c.Fresh,
 		ClientID:  c.ClientID,
+		JKT:       c.JKT,
 		IssuedAt:  c.IssuedAt,
 		ExpiresAt: c.ExpiresAt,
 	}, nil

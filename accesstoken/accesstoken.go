@@ -44,6 +44,14 @@ type Claims struct {
 	Fresh     bool      // fresh: issued straight after a password login
 	ClientID  string    // client_id (RFC 9068): the OAuth client the session belongs to; empty for first-party
 	Scope     string    // scope (RFC 9068 §2.2.3): what an OAuth client was granted; empty for first-party
+	// JKT is cnf.jkt (RFC 9449 §6.1): the thumbprint of the DPoP key the
+	// token is bound to; empty for a Bearer token.
+	JKT string
+}
+
+// confirmation is the cnf claim (RFC 7800) of a DPoP-bound token.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // wire is the JSON form of Claims.
@@ -59,6 +67,7 @@ type wire struct {
 	Fresh     bool             `json:"fresh"`
 	ClientID  string           `json:"client_id,omitempty"`
 	Scope     string           `json:"scope,omitempty"`
+	Cnf       *confirmation    `json:"cnf,omitempty"`
 }
 
 // Sign returns c as a compact JWS signed with k, with kid and typ "at+jwt" in
@@ -79,6 +88,7 @@ func Sign(k *keys.Key, c Claims) (string, error) {
 		Fresh:     c.Fresh,
 		ClientID:  c.ClientID,
 		Scope:     c.Scope,
+		Cnf:       cnf(c.JKT),
 	})
 	if err != nil {
 		return "", fmt.Errorf("accesstoken: %w", err)
@@ -88,6 +98,14 @@ func Sign(k *keys.Key, c Claims) (string, error) {
 		return "", fmt.Errorf("accesstoken: sign: %w", err)
 	}
 	return jws.CompactSerialize()
+}
+
+// cnf is the cnf claim binding a token to the DPoP key jkt, or nil.
+func cnf(jkt string) *confirmation {
+	if jkt == "" {
+		return nil
+	}
+	return &confirmation{JKT: jkt}
 }
 
 // KeySource finds a published key by id. *keys.Ring is one.
@@ -171,6 +189,12 @@ func Verify(token string, ks KeySource, v Validation) (Claims, error) {
 		Fresh:     w.Fresh,
 		ClientID:  w.ClientID,
 		Scope:     w.Scope,
+	}
+	if w.Cnf != nil {
+		if w.Cnf.JKT == "" {
+			return Claims{}, fmt.Errorf("%w: cnf without jkt", ErrClaims)
+		}
+		c.JKT = w.Cnf.JKT
 	}
 	if w.IssuedAt != nil {
 		c.IssuedAt = w.IssuedAt.Time()

@@ -97,6 +97,10 @@ type Rotation struct {
 	// ClientRegistration must equal the session's ClientRegistration ("" for
 	// a first-party session).
 	ClientRegistration string
+	// JKT must equal the session's JKT: the thumbprint of the DPoP key whose
+	// proof came with the refresh, for a bound session; "" for one that is
+	// not bound.
+	JKT string
 	// IdleExpiresAt is the new refresh expiry, capped at the session's
 	// ExpiresAt; zero keeps the current one (a locked expiry).
 	IdleExpiresAt time.Time

@@ -370,11 +370,12 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 }
 
 // rotateSQL is the compare-and-swap: $1 at, $2 the new idle expiry (0 keeps
-// it), $3 the id, $4 the generation expected, $5 the client registration.
+// it), $3 the id, $4 the generation expected, $5 the client registration,
+// $6 the DPoP key thumbprint.
 var rotateSQL = `UPDATE latchkey_sessions
 	SET generation = generation + 1, rotated_at = $1, last_used_at = $1,
 		idle_expires_at = CASE WHEN $2::BIGINT = 0 THEN idle_expires_at ELSE LEAST($2::BIGINT, expires_at) END
-	WHERE id = $3 AND generation = $4 AND client_registration = $5 AND ` + sqlrow.LiveAt("$1::BIGINT") + `
+	WHERE id = $3 AND generation = $4 AND client_registration = $5 AND jkt = $6 AND ` + sqlrow.LiveAt("$1::BIGINT") + `
 	RETURNING ` + sqlrow.SessionColumns
 
 // RotateSession advances the session one generation with one conditional
@@ -384,7 +385,7 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("postgres: rotate: generation %d cannot advance", r.From)
 	}
-	x, err := sqlrow.Session(db.pool.QueryRow(ctx, rotateSQL, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration))
+	x, err := sqlrow.Session(db.pool.QueryRow(ctx, rotateSQL, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration, r.JKT))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// No row matched: a condition of r failed, or there is no such session.
 		var exists bool

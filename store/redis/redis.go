@@ -370,9 +370,10 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // rotate is the compare-and-swap: -1 missing, 0 conflict, else the new hash.
 // The session must be at generation ARGV[1], issued to registration ARGV[4],
-// and live at ARGV[2] (store.Session.Live).
+// bound to the DPoP key ARGV[5] ("" for none), and live at ARGV[2]
+// (store.Session.Live).
 var rotate = goredis.NewScript(`
-local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'client_registration')
+local s = redis.call('HMGET', KEYS[1], 'generation', 'revoked_at', 'client_id', 'idle_expires_at', 'expires_at', 'client_registration', 'jkt')
 if not s[1] then return -1 end
 local at = tonumber(ARGV[2])
 -- A missing field reads as toSession reads it: "" or 0; a missing
@@ -382,7 +383,7 @@ local reg = s[6]
 if not reg then
 	if (s[3] or '') ~= '' then reg = '` + unknownRegistration + `' else reg = '' end
 end
-if s[1] ~= ARGV[1] or reg ~= ARGV[4] or (s[2] or '0') ~= '0' or idle0 <= at or end0 <= at then return 0 end
+if s[1] ~= ARGV[1] or reg ~= ARGV[4] or (s[7] or '') ~= ARGV[5] or (s[2] or '0') ~= '0' or idle0 <= at or end0 <= at then return 0 end
 local idle = ARGV[3]
 if idle == '0' then idle = s[4] elseif tonumber(idle) > end0 then idle = s[5] end
 redis.call('HINCRBY', KEYS[1], 'generation', 1)
@@ -392,7 +393,7 @@ return redis.call('HGETALL', KEYS[1])`)
 // RotateSession advances the session one generation in one script that checks
 // every condition of r.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientRegistration).Result()
+	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientRegistration, r.JKT).Result()
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
 	}

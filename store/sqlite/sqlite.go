@@ -255,7 +255,7 @@ func (d *DB) open(ctx context.Context, abs string) error {
 	d.rotate = prepare(d.w, `UPDATE sessions
 		SET generation = generation + 1, rotated_at = ?1, last_used_at = ?1,
 			idle_expires_at = CASE WHEN ?2 = 0 THEN idle_expires_at ELSE MIN(?2, expires_at) END
-		WHERE id = ?3 AND generation = ?4 AND client_registration = ?5 AND `+sqlrow.LiveAt("?1")+`
+		WHERE id = ?3 AND generation = ?4 AND client_registration = ?5 AND jkt = ?6 AND `+sqlrow.LiveAt("?1")+`
 		RETURNING `+sqlrow.SessionColumns)
 	d.session = prepare(d.r, `SELECT `+sqlrow.SessionColumns+` FROM sessions WHERE id = ?`)
 	d.exists = prepare(d.r, `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ?)`)
@@ -459,7 +459,7 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
 	at := sqlrow.Millis(r.At)
-	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration))
+	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration, r.JKT))
 	if err == nil {
 		return x, nil
 	}

@@ -86,7 +86,7 @@ func rotateAdvancesOneGeneration(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, session("s2", "u1", base)))
 	for gen := range uint64(3) {
 		at := base.Add(time.Duration(gen+1) * time.Minute)
-		r := store.Rotation{From: gen, At: at, IdleExpiresAt: at.Add(time.Hour), ClientRegistration: "reg-1"}
+		r := store.Rotation{From: gen, At: at, IdleExpiresAt: at.Add(time.Hour), ClientRegistration: "reg-1", JKT: x.JKT}
 		got, err := s.RotateSession(ctx, "s1", r)
 		must(t, err)
 		x.Generation, x.RotatedAt, x.LastUsedAt, x.IdleExpiresAt = gen+1, at, at, r.IdleExpiresAt
@@ -181,6 +181,23 @@ func rotateChecksRegistrationAndExpiry(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, y))
 	_, err = s.RotateSession(ctx, "s2", store.Rotation{From: 0, At: y.ExpiresAt.Add(time.Minute)})
 	wantErr(t, "RotateSession(past the end, before the idle expiry)", err, store.ErrConflict)
+
+	// A session bound to a DPoP key rotates only with that key's thumbprint;
+	// an unbound one only without one.
+	bound := session("s3", "u1", base)
+	bound.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+	must(t, s.CreateSession(ctx, bound))
+	for name, jkt := range map[string]string{"no key": "", "another key": "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs", "a prefix": bound.JKT[:20]} {
+		_, err = s.RotateSession(ctx, "s3", store.Rotation{From: 0, At: at, JKT: jkt})
+		wantErr(t, "RotateSession(a bound session, "+name+")", err, store.ErrConflict)
+	}
+	_, err = s.RotateSession(ctx, "s2", store.Rotation{From: 0, At: at, JKT: bound.JKT})
+	wantErr(t, "RotateSession(an unbound session, with a key)", err, store.ErrConflict)
+	got, err = s.RotateSession(ctx, "s3", store.Rotation{From: 0, At: at, JKT: bound.JKT})
+	must(t, err)
+	if got.Generation != 1 || got.JKT != bound.JKT {
+		t.Fatalf("RotateSession(a bound session, its key) = generation %d, key %q", got.Generation, got.JKT)
+	}
 
 	// A sliding expiry beyond the session's end is capped at the end.
 	got, err = s.RotateSession(ctx, "s1", store.Rotation{From: 0, At: at, ClientRegistration: "app@1", IdleExpiresAt: x.ExpiresAt.Add(time.Hour)})
