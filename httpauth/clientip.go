@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -134,4 +135,36 @@ func forwardedAddr(entry string) (netip.Addr, bool) {
 		a = ap.Addr()
 	}
 	return a.Unmap().WithZone(""), true
+}
+
+// RequestURL is the URL a client used for r, as DPoP proofs name it (htu):
+// scheme and host as the server sees them, or, when the peer is a trusted
+// proxy, as the nearest proxy reports them in X-Forwarded-Proto and
+// X-Forwarded-Host; the path as requested. Query and fragment are left out.
+func (t TrustedProxies) RequestURL(r *http.Request) *url.URL {
+	u := &url.URL{Scheme: "http", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath}
+	if r.TLS != nil {
+		u.Scheme = "https"
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || len(t) == 0 || !t.Contains(peer.Addr().Unmap().WithZone("")) {
+		return u
+	}
+	if p := nearest(r.Header.Values("X-Forwarded-Proto")); p == "http" || p == "https" {
+		u.Scheme = p
+	}
+	if h := nearest(r.Header.Values("X-Forwarded-Host")); h != "" {
+		u.Host = h
+	}
+	return u
+}
+
+// nearest is the last entry of a comma-separated header field: the one the
+// nearest proxy added.
+func nearest(values []string) string {
+	if len(values) == 0 {
+		return ""
+	}
+	last := values[len(values)-1]
+	return strings.ToLower(strings.TrimSpace(last[strings.LastIndexByte(last, ',')+1:]))
 }

@@ -26,7 +26,8 @@ func Status(c latchkey.Code) int {
 		return http.StatusForbidden
 	case latchkey.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case latchkey.CodeInvalidRequest, latchkey.CodeWeakPassword, latchkey.CodeUnauthorizedClient:
+	case latchkey.CodeInvalidRequest, latchkey.CodeWeakPassword, latchkey.CodeUnauthorizedClient,
+		latchkey.CodeInvalidDPoPProof, latchkey.CodeUseDPoPNonce:
 		return http.StatusBadRequest
 	case latchkey.CodeUsernameTaken:
 		return http.StatusConflict
@@ -67,7 +68,14 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		e = e.WithMessage(http.StatusText(status)) // the body and the challenge say the same
 	}
 	h := w.Header()
-	if status == http.StatusUnauthorized {
+	var dc *dpopChallenge
+	switch {
+	case e.Code != latchkey.CodeInternal && errors.As(err, &dc):
+		// A protected request refused over DPoP: 401 whatever the code
+		// (RFC 9449 §7.1).
+		status = http.StatusUnauthorized
+		h.Set("WWW-Authenticate", dpopWWWAuthenticate(e, nil))
+	case status == http.StatusUnauthorized:
 		h.Set("WWW-Authenticate", challenge(e))
 	}
 	if e.Code == latchkey.CodeRateLimited {

@@ -311,6 +311,8 @@ var errorCases = []struct {
 	{latchkey.ErrInternal, 500, false},
 	{latchkey.ErrInvalidClient, 401, false},
 	{latchkey.ErrUnauthorizedClient, 400, false},
+	{latchkey.ErrInvalidDPoPProof, 400, false},
+	{latchkey.ErrUseDPoPNonce, 400, false},
 }
 
 func TestErrorCasesCoverEveryCode(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/refreshtoken"
 )
 
@@ -67,6 +68,16 @@ type Config struct {
 	// RefreshWithin is how close to its expiry an access cookie is refreshed
 	// implicitly; default 30 s.
 	RefreshWithin time.Duration
+	// DPoP checks DPoP proofs (RFC 9449): those of protected requests with
+	// a DPoP-bound token, and those sent with a refresh. Nil: no proof is
+	// read, and a DPoP-bound token is refused (it cannot be checked).
+	DPoP *dpop.Verifier
+	// DPoPNonce requires the server's nonce in the proof of a refresh.
+	DPoPNonce bool
+	// TrustedProxies are the peers whose X-Forwarded-Proto and
+	// X-Forwarded-Host are believed when the URL a DPoP proof names is
+	// compared with the request's.
+	TrustedProxies TrustedProxies
 }
 
 // Middleware guards net/http handlers. Create it with New.
@@ -80,6 +91,9 @@ type Middleware struct {
 	within   time.Duration
 	cop      *http.CrossOriginProtection
 	csrfKey  []byte
+	dpop     *dpop.Verifier
+	nonce    bool // Config.DPoPNonce
+	proxies  TrustedProxies
 }
 
 // New returns a Middleware for cfg.
@@ -97,7 +111,7 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	m := &Middleware{auth: cfg.Auth, locs: map[Location]bool{}, onFail: cfg.ErrorHandler,
 		insecure: cfg.InsecureCookies, noCSRF: cfg.DisableCSRF, within: cfg.RefreshWithin,
-		cop: http.NewCrossOriginProtection(), csrfKey: csrfKey}
+		cop: http.NewCrossOriginProtection(), csrfKey: csrfKey, dpop: cfg.DPoP, nonce: cfg.DPoPNonce, proxies: cfg.TrustedProxies}
 	for _, o := range cfg.TrustedOrigins {
 		if err := m.cop.AddTrustedOrigin(o); err != nil {
 			return nil, fmt.Errorf("httpauth: trusted origin %q: %w", o, err)
@@ -232,6 +246,9 @@ func (m *Middleware) Authenticate(r *http.Request) (latchkey.Principal, error) {
 		return latchkey.Principal{}, latchkey.ErrMissingToken.WithMessage("An access token is required.")
 	}
 	p, err := m.auth.Verify(r.Context(), tok)
+	if err == nil {
+		err = m.checkSender(r, tok, from, &p)
+	}
 	if err == nil && from == Cookies {
 		err = m.checkCSRF(r, p.SessionID)
 	}
@@ -382,7 +399,13 @@ func (m *Middleware) Refresh(w http.ResponseWriter, r *http.Request) (t *latchke
 			at = "" // an expired access cookie is not worth refusing the refresh over
 		}
 	}
-	t, err = m.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{AccessToken: at, KeepAccessToken: from == Cookies})
+	opt := latchkey.RefreshOptions{AccessToken: at, KeepAccessToken: from == Cookies}
+	if from != Cookies { // a cookie session is bound to its browser, not to a key
+		if opt.JKT, err = m.VerifyProof(w, r, m.nonce); err != nil {
+			return nil, false, err
+		}
+	}
+	t, err = m.auth.Refresh(r.Context(), rt, opt)
 	if from == Cookies {
 		if err != nil {
 			if !errors.Is(err, latchkey.ErrUnavailable) {

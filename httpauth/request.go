@@ -91,25 +91,33 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
-// bearer returns the token of an "Authorization: Bearer <token>" header, "" if
-// the request has no bearer credentials.
+// bearer returns the token of an "Authorization: Bearer <token>" or
+// "Authorization: DPoP <token>" header (RFC 9449 §7.1), "" if the request has
+// no such credentials.
 func bearer(r *http.Request) (string, error) {
+	tok, _, err := authorization(r)
+	return tok, err
+}
+
+// authorization is bearer that also reports whether the scheme was DPoP.
+func authorization(r *http.Request) (tok string, dpopScheme bool, err error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return "", nil
+		return "", false, nil
 	}
 	scheme, tok, _ := strings.Cut(strings.TrimSpace(h), " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "", nil // another scheme is not ours to judge
+	dpopScheme = strings.EqualFold(scheme, "DPoP")
+	if !dpopScheme && !strings.EqualFold(scheme, "Bearer") {
+		return "", false, nil // another scheme is not ours to judge
 	}
 	tok = strings.TrimSpace(tok)
 	if tok == "" {
-		return "", nil
+		return "", false, nil
 	}
 	if !isToken68(tok) {
-		return "", latchkey.ErrInvalidToken.WithMessage("The Authorization header does not hold a well-formed bearer token.")
+		return "", false, latchkey.ErrInvalidToken.WithMessage("The Authorization header does not hold a well-formed token.")
 	}
-	return tok, nil
+	return tok, dpopScheme, nil
 }
 
 // isToken68 reports whether s is an RFC 7235 token68.

@@ -192,7 +192,7 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, httpauth.MaxBody)
 	name, pw := r.PostFormValue("username"), r.PostFormValue("password")
-	t, _, err := s.signIn(r, s.passwordGrant(), grant.Map{"username": name, "password": pw}, latchkey.Client{})
+	t, _, err := s.signIn(r, s.passwordGrant(), grant.Map{"username": name, "password": pw}, latchkey.Client{}, "")
 	if err != nil {
 		e := httpauth.AsError(err)
 		if httpauth.Status(e.Code) >= 500 {

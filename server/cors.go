@@ -17,9 +17,9 @@ import (
 var (
 	// corsRequestHeaders are the request headers a page on a listed origin
 	// may send.
-	corsRequestHeaders = []string{"Authorization", "Content-Type", "X-CSRF-Token"}
+	corsRequestHeaders = []string{"Authorization", "Content-Type", "DPoP", "X-CSRF-Token"}
 	// corsExposedHeaders are the response headers such a page must read.
-	corsExposedHeaders = []string{"WWW-Authenticate", "Retry-After"}
+	corsExposedHeaders = []string{"WWW-Authenticate", "Retry-After", "DPoP-Nonce"}
 )
 
 // corsMaxAge is how long (seconds) a browser may cache a preflight's answer:

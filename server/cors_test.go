@@ -57,7 +57,7 @@ func TestCORSListedOriginReadsResponses(t *testing.T) {
 		want := http.Header{
 			"Access-Control-Allow-Origin":      {listedOrigin},
 			"Access-Control-Allow-Credentials": {"true"},
-			"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After"},
+			"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After, Dpop-Nonce"},
 		}
 		if got := corsHeaders(r.header); !equalHeaders(got, want) {
 			t.Errorf("%d: CORS headers %v, want %v", r.status, got, want)
@@ -112,7 +112,7 @@ func TestCORSPreflight(t *testing.T) {
 			"Access-Control-Allow-Origin":      {listedOrigin},
 			"Access-Control-Allow-Credentials": {"true"},
 			"Access-Control-Allow-Methods":     {c.methods},
-			"Access-Control-Allow-Headers":     {"Authorization, Content-Type, X-CSRF-Token"},
+			"Access-Control-Allow-Headers":     {"Authorization, Content-Type, DPoP, X-CSRF-Token"},
 			"Access-Control-Max-Age":           {"600"},
 		}
 		if got := corsHeaders(r.header); r.status != 204 || !equalHeaders(got, want) {
@@ -219,7 +219,7 @@ func TestCORSNotFound(t *testing.T) {
 	want := http.Header{
 		"Access-Control-Allow-Origin":      {listedOrigin},
 		"Access-Control-Allow-Credentials": {"true"},
-		"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After"},
+		"Access-Control-Expose-Headers":    {"Www-Authenticate, Retry-After, Dpop-Nonce"},
 	}
 	if got := corsHeaders(r.header); !equalHeaders(got, want) {
 		t.Errorf("404: CORS headers %v, want %v", got, want)
@@ -231,7 +231,7 @@ func TestCORSNotFound(t *testing.T) {
 		"Access-Control-Allow-Origin":      {listedOrigin},
 		"Access-Control-Allow-Credentials": {"true"},
 		"Access-Control-Allow-Methods":     {"GET, HEAD, POST, PUT, PATCH, DELETE"},
-		"Access-Control-Allow-Headers":     {"Authorization, Content-Type, X-CSRF-Token"},
+		"Access-Control-Allow-Headers":     {"Authorization, Content-Type, DPoP, X-CSRF-Token"},
 		"Access-Control-Max-Age":           {"600"},
 	}
 	if got := corsHeaders(r.header); r.status != 204 || !equalHeaders(got, want) {

@@ -50,13 +50,14 @@ func (s *Server) passwordGrant() grant.Grant {
 
 // signIn runs one sign-in through grant g (see resolve) and starts a fresh
 // session for client (zero: first-party).
-func (s *Server) signIn(r *http.Request, g grant.Grant, params grant.Params, client latchkey.Client) (*latchkey.Tokens, userJSON, error) {
+// The session is bound to the DPoP key with thumbprint jkt, unless jkt is "".
+func (s *Server) signIn(r *http.Request, g grant.Grant, params grant.Params, client latchkey.Client, jkt string) (*latchkey.Tokens, userJSON, error) {
 	u, err := s.resolve(r, g, params, client.ID != "")
 	if err != nil {
 		return nil, userJSON{}, err
 	}
 	ip := s.trusted.ClientIP(r)
-	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: g.Fresh, UserAgent: r.UserAgent(), IP: ip, Client: client})
+	t, err := s.auth.Login(r.Context(), u.ID, latchkey.LoginOptions{Fresh: g.Fresh, UserAgent: r.UserAgent(), IP: ip, Client: client, JKT: jkt})
 	if err != nil {
 		return nil, userJSON{}, err
 	}
@@ -186,7 +187,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	t, u, err := s.signIn(r, g, p, latchkey.Client{})
+	jkt, err := s.signInProof(w, r, cookies, s.dpop.Required)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	t, u, err := s.signIn(r, g, p, latchkey.Client{}, jkt)
 	if err != nil {
 		if wt := p.wrongType(); wt != nil {
 			err = wt
@@ -199,3 +205,30 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writePair(w, t, u, cookies)
 }
+
+// signInProof checks the DPoP proof of a sign-in and returns its key's
+// thumbprint, "" without one; required refuses a sign-in without a proof.
+// Cookie mode takes none: a cookie session is bound to its browser, and a
+// DPoP-bound access cookie could not be used by the page.
+func (s *Server) signInProof(w http.ResponseWriter, r *http.Request, cookies, required bool) (string, error) {
+	if cookies {
+		if len(r.Header.Values("DPoP")) > 0 {
+			return "", latchkey.ErrInvalidRequest.WithMessage("DPoP and cookie mode do not combine: a cookie session is bound to its browser. Leave out the DPoP header or \"cookies\".")
+		}
+		return "", nil
+	}
+	jkt, err := s.mw.VerifyProof(w, r, !s.dpop.NoNonce)
+	if err == nil && jkt == "" && required {
+		if v := s.mw.DPoP(); v != nil {
+			if n := v.Nonce(); n != "" {
+				w.Header().Set(httpauth.NonceHeader, n)
+			}
+		}
+		err = errProofRequired
+	}
+	return jkt, err
+}
+
+// errProofRequired refuses a sign-in without a DPoP proof where one is required.
+var errProofRequired = latchkey.ErrInvalidDPoPProof.WithMessage("This server requires a DPoP proof (RFC 9449) with every sign-in; " +
+	"send one in the DPoP header.")

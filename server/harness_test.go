@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey/internal/fakeclock"
 	"github.com/latchkey/latchkey/internal/servertest"
 	"github.com/latchkey/latchkey/oauth"
+	"github.com/latchkey/latchkey/server"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -49,6 +50,7 @@ type setup struct {
 	secret              []byte
 	buckets             store.Buckets
 	corsOrigins         []string
+	dpop                server.DPoPConfig
 }
 
 // serverStore is a backend with the roles the server needs.
@@ -62,7 +64,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 	}
 	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
 		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants,
-		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets, CORSOrigins: s.corsOrigins})
+		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets, CORSOrigins: s.corsOrigins, DPoP: s.dpop})
 	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
 		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients, audit: x.Audit}
 }

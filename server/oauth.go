@@ -49,6 +49,8 @@ func asOAuthError(err error) *oauthError {
 		out.code = "unauthorized_client"
 	case latchkey.CodeInvalidRequest, latchkey.CodeMissingToken:
 		out.code = "invalid_request"
+	case latchkey.CodeInvalidDPoPProof, latchkey.CodeUseDPoPNonce: // RFC 9449 §5, §8
+		out.code = string(e.Code)
 	case latchkey.CodeInvalidCredentials, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired, latchkey.CodeTokenRevoked,
 		latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired,
 		latchkey.CodeRegistrationClosed:
@@ -240,12 +242,18 @@ func (s *Server) grant(r *http.Request, w http.ResponseWriter) (*latchkey.Tokens
 	if err := checkScope(form.Get("scope")); err != nil {
 		return nil, "", err
 	}
+	jkt, err := s.signInProof(w, r, false, cl.DPoPRequired)
+	if err != nil {
+		return nil, "", err
+	}
 	gt := form.Get("grant_type")
-	t, err := s.grantOf(r, form, cl, gt)
+	t, err := s.grantOf(r, form, cl, gt, jkt)
 	return t, gt, err
 }
 
-func (s *Server) grantOf(r *http.Request, form url.Values, cl store.Client, gt string) (*latchkey.Tokens, error) {
+// grantOf runs the grant gt for cl; jkt is the thumbprint of the request's
+// DPoP key, or "".
+func (s *Server) grantOf(r *http.Request, form url.Values, cl store.Client, gt, jkt string) (*latchkey.Tokens, error) {
 	switch gt {
 	case "refresh_token":
 		// Not a sign-in: it continues a session rather than starting one.
@@ -253,7 +261,7 @@ func (s *Server) grantOf(r *http.Request, form url.Values, cl store.Client, gt s
 		if rt == "" {
 			return nil, oauthInvalidRequest("The refresh_token parameter is required.")
 		}
-		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{Client: clientOf(cl), AccessToken: form.Get("access_token")})
+		t, err := s.auth.Refresh(r.Context(), rt, latchkey.RefreshOptions{Client: clientOf(cl), AccessToken: form.Get("access_token"), JKT: jkt})
 		if err == nil {
 			s.log.Info("refresh", "user", t.UserID, "session", t.SessionID, "client", cl.ID)
 		}
@@ -266,7 +274,7 @@ func (s *Server) grantOf(r *http.Request, form url.Values, cl store.Client, gt s
 			return nil, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
 				description: "The grant types are " + strings.Join(s.oauthGrantTypes(), ", ") + "."}
 		}
-		t, _, err := s.signIn(r, g, formParams(form), clientOf(cl))
+		t, _, err := s.signIn(r, g, formParams(form), clientOf(cl), jkt)
 		return t, err
 	}
 }
@@ -387,6 +395,7 @@ type metadata struct {
 	IntrospectionAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
 	Scopes                       []string `json:"scopes_supported"`
 	AccessTokenSigningAlgorithms []string `json:"access_token_signing_alg_values_supported"`
+	DPoPAlgorithms               []string `json:"dpop_signing_alg_values_supported,omitempty"` // RFC 9449 §5.1
 }
 
 // oauthMetadata is GET /.well-known/oauth-authorization-server. Every URL is
@@ -414,6 +423,7 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 		IntrospectionAuthMethods:     []string{"client_secret_basic"},
 		Scopes:                       []string{latchkey.OAuthScope},
 		AccessTokenSigningAlgorithms: algs,
+		DPoPAlgorithms:               s.dpopAlgorithms(),
 	})
 	if err != nil {
 		s.writeError(w, r, err)
@@ -422,4 +432,13 @@ func (s *Server) oauthMetadata(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	w.Write(body)
+}
+
+// dpopAlgorithms are the algorithms DPoP proofs may be signed with; none
+// when DPoP is off.
+func (s *Server) dpopAlgorithms() []string {
+	if v := s.mw.DPoP(); v != nil {
+		return v.Algorithms()
+	}
+	return nil
 }

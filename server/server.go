@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey"
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/grant"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/httpstatus"
@@ -68,8 +69,12 @@ type Config struct {
 	// to create an account.
 	ProviderSignup bool
 	// Markers records the ID tokens used to sign in, so each is used once on
-	// every node. Required with Providers.
+	// every node, and the DPoP proofs accepted, so each is accepted once.
+	// Required with Providers; without it DPoP is off.
 	Markers store.Markers
+	// DPoP configures sender-constrained tokens (RFC 9449), on whenever
+	// Markers is set.
+	DPoP DPoPConfig
 	// SharedLimits keeps the login rate limiter's buckets in a store shared
 	// by every node, so that N nodes allow what one allows; nil keeps them
 	// in this process (each node its own budget). A store that is slow or
@@ -92,6 +97,28 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// DPoPConfig configures DPoP (RFC 9449): a sign-in or refresh that sends a
+// proof binds its session to the proof's key for the session's whole life.
+type DPoPConfig struct {
+	// Required refuses a sign-in without a proof on POST /login (cookie mode
+	// aside: a cookie session is bound to its browser). Sessions started
+	// before it was set keep their Bearer tokens until they end. OAuth
+	// clients are held to it one by one (store.Client.DPoPRequired).
+	Required bool
+	// NoNonce stops requiring the server's nonce in the proofs of the token
+	// endpoints (/login, /refresh, /oauth/token), which then accept a proof
+	// made without asking the server first; a stolen proof is then usable
+	// until its iat is MaxAge old instead of until the nonce changes.
+	NoNonce bool
+	// MaxAge is how long after its iat a proof is accepted; default
+	// dpop.DefaultMaxAge.
+	MaxAge time.Duration
+}
+
+// dpopNoncePurpose names the key DPoP nonces are made with (Auth.DeriveKey):
+// the same on every node, so each accepts the others' nonces.
+const dpopNoncePurpose = "dpop nonce v1"
+
 // Server serves the HTTP API. Create it with New.
 type Server struct {
 	auth    *latchkey.Auth
@@ -110,6 +137,7 @@ type Server struct {
 	byIssuer  map[string]*provider.Provider
 	signup    bool
 	markers   store.Markers
+	dpop      DPoPConfig
 	flowKey   []byte // MAC key of the browser sign-in's state cookie
 	obs       latchkey.Observer
 	metrics   *metrics.Metrics
@@ -142,6 +170,21 @@ func New(cfg Config) (*Server, error) {
 	mcfg := cfg.Middleware
 	mcfg.Auth, mcfg.ErrorHandler = cfg.Auth, s.writeError
 	mcfg.TrustedOrigins = slices.Concat(cfg.Middleware.TrustedOrigins, cfg.CORSOrigins)
+	if cfg.Markers != nil && mcfg.DPoP == nil {
+		key, err := cfg.Auth.DeriveKey(dpopNoncePurpose)
+		if err != nil {
+			return nil, err
+		}
+		v, err := dpop.New(dpop.Config{Markers: cfg.Markers, MaxAge: cfg.DPoP.MaxAge, NonceKey: key, Now: cfg.Auth.Config().Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: DPoP: %w", err)
+		}
+		mcfg.DPoP, mcfg.DPoPNonce = v, !cfg.DPoP.NoNonce
+	}
+	if len(mcfg.TrustedProxies) == 0 {
+		mcfg.TrustedProxies = cfg.TrustedProxies
+	}
+	s.dpop = cfg.DPoP
 	mw, err := httpauth.New(mcfg)
 	if err != nil {
 		return nil, err
@@ -292,7 +335,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if httpauth.Status(e.Code) >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", e.Err)
 	}
-	httpauth.WriteError(w, r, e)
+	httpauth.WriteError(w, r, err) // err, not e: it may mark a DPoP refusal
 }
 
 // logRequests logs one line per request (never the query string, which may

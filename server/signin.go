@@ -208,7 +208,7 @@ func (s *Server) accountCallback(w http.ResponseWriter, r *http.Request) {
 		s.callbackLink(w, r, f, exchange)
 		return
 	}
-	t, _, err := s.signIn(r, s.providerSignIn(exchange), grant.Map{}, latchkey.Client{})
+	t, _, err := s.signIn(r, s.providerSignIn(exchange), grant.Map{}, latchkey.Client{}, "")
 	if err != nil {
 		s.renderFlowError(w, r, err)
 		return

@@ -139,7 +139,8 @@ func sessionsRevoke(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) 
 }
 
 func clientsAdd(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) error {
-	cl, secret, err := e.clients.Add(ctx, c.args[0], oauth.Options{Name: c.o.clientName, Confidential: c.o.confidential, Origins: c.o.clientOrigins})
+	cl, secret, err := e.clients.Add(ctx, c.args[0], oauth.Options{Name: c.o.clientName, Confidential: c.o.confidential, Origins: c.o.clientOrigins,
+		DPoPRequired: c.o.dpopRequired})
 	if err != nil {
 		return err
 	}
@@ -159,7 +160,7 @@ func clientsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) err
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tCREATED\tORIGINS\tNAME")
+	fmt.Fprintln(tw, "CLIENT_ID\tTYPE\tDPOP\tCREATED\tORIGINS\tNAME")
 	for _, cl := range cs {
 		kind := "confidential"
 		if cl.Public() {
@@ -169,7 +170,11 @@ func clientsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) err
 		if origins == "" {
 			origins = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cl.ID, kind, stamp(cl.CreatedAt), origins, cl.Name)
+		dp := "optional"
+		if cl.DPoPRequired {
+			dp = "required"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", cl.ID, kind, dp, stamp(cl.CreatedAt), origins, cl.Name)
 	}
 	return nil
 }

@@ -56,13 +56,13 @@ func TestClientsCommands(t *testing.T) {
 	if _, _, err := admin("clients", "add", "--origin", "https://app.example.com/", "web"); err == nil || !strings.Contains(err.Error(), "--origin") {
 		t.Fatalf("adding a client with a malformed origin = %v", err)
 	}
-	if out, _, err := admin("clients", "add", "--origin", "https://app.example.com, http://localhost:5173", "web"); err != nil || !strings.Contains(out, "web") {
+	if out, _, err := admin("clients", "add", "--origin", "https://app.example.com, http://localhost:5173", "--dpop-required", "web"); err != nil || !strings.Contains(out, "web") {
 		t.Fatalf("clients add web --origin = %q, %v", out, err)
 	}
 	out, _, err = admin("clients", "list")
-	if err != nil || !regexp.MustCompile(`billing\s+confidential\s+\S+\s+-\s+billing backend\n`).MatchString(out) ||
+	if err != nil || !regexp.MustCompile(`billing\s+confidential\s+optional\s+\S+\s+-\s+billing backend\n`).MatchString(out) ||
 		!regexp.MustCompile(`spa\s+public`).MatchString(out) || strings.Contains(out, secret) ||
-		!regexp.MustCompile(`web\s+public\s+\S+\s+https://app.example.com,http://localhost:5173\s`).MatchString(out) {
+		!regexp.MustCompile(`web\s+public\s+required\s+\S+\s+https://app.example.com,http://localhost:5173\s`).MatchString(out) {
 		t.Fatalf("clients list = %q, %v", out, err)
 	}
 

@@ -44,7 +44,7 @@ var (
 		"cookie-secure", "csrf", "registration", "revocation-delay", "leeway", "demo",
 		"trusted-proxies", "store-pool", "memory-policy", "provider", "provider-signup",
 		"audit-log", "audit-retention", "max-sessions",
-		"metrics-addr", "cors-origins",
+		"metrics-addr", "cors-origins", "dpop-required", "dpop-nonce", "dpop-max-age",
 	}
 )
 
@@ -58,7 +58,7 @@ var commands = []*command{
 	{name: "users enable", args: "NAME", summary: "enable a disabled user", flags: storeFlags, run: withStore(usersEnable)},
 	{name: "sessions list", args: "NAME", summary: "list a user's live sessions", flags: storeFlags, run: withStore(sessionsList)},
 	{name: "sessions revoke", args: "ID", summary: "revoke one session", flags: revokeFlags, run: withStore(sessionsRevoke)},
-	{name: "clients add", args: "ID", summary: "register a public OAuth client (--confidential: with a secret, printed once)", flags: append([]string{"confidential", "client-name", "origin"}, storeFlags...), run: withStore(clientsAdd)},
+	{name: "clients add", args: "ID", summary: "register a public OAuth client (--confidential: with a secret, printed once)", flags: append([]string{"confidential", "client-name", "origin", "dpop-required"}, storeFlags...), run: withStore(clientsAdd)},
 	{name: "clients list", summary: "list OAuth clients", flags: storeFlags, run: withStore(clientsList)},
 	{name: "clients remove", args: "ID", summary: "remove an OAuth client: its refresh tokens stop working", flags: storeFlags, run: withStore(clientsRemove)},
 	{name: "keys list", summary: "list signing keys", flags: storeFlags, run: withStore(keysList)},

@@ -85,7 +85,7 @@ func TestCommandFlags(t *testing.T) {
 		"users enable":    {"store", "store-pool"},
 		"sessions list":   {"store", "store-pool"},
 		"sessions revoke": {"store", "store-pool", "access-ttl", "leeway"},
-		"clients add":     {"confidential", "client-name", "origin", "store", "store-pool"},
+		"clients add":     {"confidential", "client-name", "origin", "dpop-required", "store", "store-pool"},
 		"clients list":    {"store", "store-pool"},
 		"clients remove":  {"store", "store-pool"},
 		"keys list":       {"store", "store-pool"},

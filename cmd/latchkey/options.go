@@ -18,6 +18,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/dpop"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/origin"
 	"github.com/latchkey/latchkey/keys"
@@ -70,6 +71,9 @@ type options struct {
 	providerSignup  string        // "", "true" or "false"; "" follows --registration
 	metricsAddr     string        // "" : no metrics listener
 	corsOrigins     string        // comma-separated; parsed into origins
+	dpopRequired    bool          // serve: sign-ins need a proof; clients add: the client's
+	dpopNonce       bool
+	dpopMaxAge      time.Duration
 
 	issuerDefaulted bool // --issuer was not given: it is http://ADDR
 	// observers are told of everything Auth does (metrics, audit).
@@ -196,6 +200,15 @@ var flagDefs = map[string]flagDef{
 	}},
 	"cors-origins": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.corsOrigins, n, "", "comma-separated browser origins allowed to call the API from script, with credentials: exact scheme://host[:port], e.g. https://app.example.com (default none)")
+	}},
+	"dpop-required": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.dpopRequired, n, false, "require a DPoP proof (RFC 9449): serve, with every sign-in on /login (cookie sign-ins exempt); clients add, with each of the client's token requests")
+	}},
+	"dpop-nonce": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.BoolVar(&o.dpopNonce, n, true, "require the server's DPoP-Nonce in the proofs of /login, /refresh and /oauth/token")
+	}},
+	"dpop-max-age": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.DurationVar(&o.dpopMaxAge, n, dpop.DefaultMaxAge, "how long after its iat a DPoP proof is accepted, and its jti remembered (at most 10m)")
 	}},
 	"force": {false, func(fs *flag.FlagSet, o *options, n string) {
 		fs.BoolVar(&o.force, n, false, "promote the next key even if it was published less than 2 minutes ago")

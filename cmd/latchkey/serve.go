@@ -259,6 +259,7 @@ func serve(ctx context.Context, o *options, getenv func(string) string, stderr i
 		Registration:   o.registration,
 		TrustedProxies: o.proxies,
 		CORSOrigins:    o.origins,
+		DPoP:           server.DPoPConfig{Required: o.dpopRequired, NoNonce: !o.dpopNonce, MaxAge: o.dpopMaxAge},
 		Metrics:        ms.serverMetrics(),
 		Logger:         log,
 	})

@@ -73,6 +73,8 @@ type Options struct {
 	IssuerIsURL bool
 	// CORSOrigins are the server's Config.CORSOrigins.
 	CORSOrigins []string
+	// DPoP is the server's Config.DPoP (DPoP is on: the store keeps markers).
+	DPoP server.DPoPConfig
 }
 
 // Store is a backend with the roles the server needs.
@@ -165,10 +167,10 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	scfg := server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
 		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger,
-		Grants: o.Grants, CORSOrigins: o.CORSOrigins}
+		Grants: o.Grants, CORSOrigins: o.CORSOrigins, DPoP: o.DPoP}
+	scfg.Markers, _ = st.(store.Markers) // which turns DPoP on
 	if o.Providers != nil {
 		scfg.Providers, scfg.ProviderSignup = o.Providers(t, issuer), o.ProviderSignup
-		scfg.Markers, _ = st.(store.Markers)
 	}
 	if rec != nil {
 		scfg.Observer, scfg.Audit = rec, st.(store.Audit)
