@@ -7,6 +7,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/device"
 	"github.com/latchkey/latchkey/users"
 )
 
@@ -168,8 +169,10 @@ type sessionJSON struct {
 	LastUsedAt int64  `json:"last_used_at"`
 	ExpiresAt  int64  `json:"expires_at"`
 	UserAgent  string `json:"user_agent"`
-	IP         string `json:"ip"`
-	Current    bool   `json:"current"`
+	// Device names UserAgent for people ("Chrome 156 on Linux", "curl").
+	Device  string `json:"device"`
+	IP      string `json:"ip"`
+	Current bool   `json:"current"`
 }
 
 func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +190,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 			LastUsedAt: x.LastUsedAt.Unix(),
 			ExpiresAt:  x.IdleExpiresAt.Unix(),
 			UserAgent:  x.UserAgent,
+			Device:     device.Name(x.UserAgent),
 			IP:         x.IP,
 			Current:    x.ID == p.SessionID,
 		})
