@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/latchkey/latchkey/audit"
 	"github.com/latchkey/latchkey/client"
 	"github.com/latchkey/latchkey/server"
 )
@@ -42,6 +43,16 @@ func axeSource(t *testing.T) string {
 func withRegistration(_ *app, cfg *server.Config) {
 	cfg.Registration = true
 	cfg.Middleware.RefreshWithin = time.Second
+}
+
+// withAudit records the server's security events in the app's store, so the
+// signed-in page lists them.
+func withAudit(t *testing.T) func(a *app, cfg *server.Config) {
+	return func(a *app, cfg *server.Config) {
+		rec := audit.New(audit.Config{Store: a.st})
+		t.Cleanup(func() { rec.Close() })
+		cfg.Observer, cfg.Audit = rec, a.st
+	}
 }
 
 // violation is an axe-core finding, as much of it as a failure message needs.
@@ -138,7 +149,7 @@ const iPhoneSafari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) App
 // axe-core's serious and critical rules, no sideways scrolling, a screenshot.
 func TestAccountPageStates(t *testing.T) {
 	const ttl = 6 * time.Second // a sign-in stays fresh for 5 s
-	a := startAppTTL(t, ttl, withRegistration)
+	a := startAppTTL(t, ttl, withRegistration, withAudit(t))
 	ctx := browser(t)
 	axe := axeSource(t)
 
@@ -203,6 +214,9 @@ func TestAccountPageStates(t *testing.T) {
 	}
 	if len(times) != 8 {
 		t.Errorf("%d <time> elements for 4 sessions, want 8", len(times))
+	}
+	if ev := text(t, ctx, "#events"); !strings.Contains(ev, "sign-in failed") {
+		t.Errorf("the recent security events say %q", ev)
 	}
 	checkState(t, ctx, axe, "signed-in")
 

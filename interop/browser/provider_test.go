@@ -79,6 +79,7 @@ func TestSignInWithProvider(t *testing.T) {
 		t.Fatalf("after linking the page says %q", text)
 	}
 	screenshot(t, other, "provider-linked")
+	checkState(t, other, axeSource(t), "identities-linked") // the identities section fits the page
 	leave(t, other, `document.querySelector("#identities button").click()`)
 	eval(t, other, `document.body.innerText`, &text)
 	if strings.Contains(text, "dave@example.com") || !strings.Contains(text, "was unlinked") {
