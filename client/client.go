@@ -20,6 +20,13 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
+// UserAgent is the User-Agent header the Transport sends with its own
+// refreshes and with requests that set none, so that a server's session list
+// shows the session as "latchkey Go client" rather than Go's default
+// "Go-http-client". A program that signs in itself (POST /login) may send it
+// too.
+const UserAgent = "latchkey-go-client/1"
+
 // Token is a session's current pair.
 type Token struct {
 	AccessToken  string
@@ -115,6 +122,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *Transport) send(req *http.Request, tok Token) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	if _, ok := r.Header["User-Agent"]; !ok {
+		r.Header.Set("User-Agent", UserAgent)
+	}
 	return t.cfg.Base.RoundTrip(r)
 }
 
@@ -168,6 +178,7 @@ func (t *Transport) exchange(ctx context.Context, refreshToken string) (Token, e
 		return Token{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+refreshToken)
+	req.Header.Set("User-Agent", UserAgent)
 	resp, err := t.cfg.Base.RoundTrip(req)
 	if err != nil {
 		return Token{}, fmt.Errorf("client: refresh: %w", err)

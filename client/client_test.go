@@ -26,6 +26,12 @@ import (
 // counts the refreshes it serves.
 func startServer(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
+	return startServerSeeing(t, nil)
+}
+
+// startServerSeeing is startServer that also shows each request to see.
+func startServerSeeing(t *testing.T, see func(*http.Request)) (string, *atomic.Int64) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "client.db"))
 	if err != nil {
@@ -52,6 +58,9 @@ func startServer(t *testing.T) (string, *atomic.Int64) {
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/refresh" {
 			refreshes.Add(1)
+		}
+		if see != nil {
+			see(r)
 		}
 		h.ServeHTTP(w, r)
 	}))
@@ -143,6 +152,40 @@ func TestReactiveRefresh(t *testing.T) {
 	}
 	if refreshes.Load() != 1 {
 		t.Fatalf("%d refreshes, want 1", refreshes.Load())
+	}
+}
+
+// The Transport names itself in its refreshes and in requests that name no
+// client, and leaves a User-Agent the caller set alone.
+func TestUserAgent(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]string{}
+	url, _ := startServerSeeing(t, func(r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[r.URL.Path] = r.UserAgent()
+	})
+	tok := login(t, url)
+	tok.AccessToken = "" // the first request refreshes
+	tr, _ := client.New(client.Config{Server: url, Token: tok})
+	c := &http.Client{Transport: tr}
+	for path, ua := range map[string]string{"/protected": "", "/me": "my-app/2"} {
+		req, _ := http.NewRequest("GET", url+path, nil)
+		if ua != "" {
+			req.Header.Set("User-Agent", ua)
+		}
+		resp, err := c.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s = %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for path, want := range map[string]string{"/refresh": client.UserAgent, "/protected": client.UserAgent, "/me": "my-app/2"} {
+		if seen[path] != want {
+			t.Errorf("%s was sent with User-Agent %q, want %q", path, seen[path], want)
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/device"
+	"github.com/latchkey/latchkey/store"
 	"github.com/latchkey/latchkey/users"
 )
 
@@ -63,14 +65,27 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.users.Register(r.Context(), c.Username, c.Password)
+	u, err := s.createAccount(r, c.Username, c.Password)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
+}
+
+// createAccount registers an account for POST /register and the account
+// page's form alike: the same rules, log line and event.
+func (s *Server) createAccount(r *http.Request, name, pw string) (store.User, error) {
+	if !s.reg {
+		return store.User{}, latchkey.ErrRegistrationClosed
+	}
+	u, err := s.users.Register(r.Context(), name, pw)
+	if err != nil {
+		return store.User{}, err
+	}
 	s.log.Info("user registered", "user", u.ID)
 	s.event(r, latchkey.Event{Kind: latchkey.EventUserCreated, UserID: u.ID, Grant: grantPassword})
-	httpauth.WriteJSON(w, http.StatusCreated, userJSON{UUID: u.ID, Username: u.Username})
+	return u, nil
 }
 
 func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
@@ -117,16 +132,29 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	if body.Old == "" || body.New == "" {
-		s.writeError(w, r, latchkey.ErrInvalidRequest.WithMessage("Both old_password and new_password are required."))
+	if err := s.changePassword(r, p, body.Old, body.New); err != nil {
+		s.writeError(w, r, err)
 		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// errPasswordsRequired answers a password change without one of the two.
+var errPasswordsRequired = latchkey.ErrInvalidRequest.WithMessage("Both old_password and new_password are required.")
+
+// changePassword replaces p's user's password and revokes every other
+// session of the user, for POST /password and the account page's form alike.
+// The caller has checked that p is fresh. Wrong old passwords count against
+// the login rate limit.
+func (s *Server) changePassword(r *http.Request, p latchkey.Principal, oldPw, newPw string) error {
+	if oldPw == "" || newPw == "" {
+		return errPasswordsRequired
 	}
 	attempt, wait, ok := s.limit.Begin(p.UserID, s.trusted.ClientIP(r))
 	if !ok {
-		s.writeError(w, r, rateLimited(wait))
-		return
+		return rateLimited(wait)
 	}
-	err := s.users.ChangePassword(r.Context(), p.UserID, body.Old, body.New)
+	err := s.users.ChangePassword(r.Context(), p.UserID, oldPw, newPw)
 	switch {
 	case err == nil:
 		attempt.Succeed()
@@ -136,16 +164,14 @@ func (s *Server) password(w http.ResponseWriter, r *http.Request) {
 		attempt.Release() // a weak new password is not a guess, nor a success
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.auth.Revoke(r.Context(), latchkey.RevokeOptions{UserID: p.UserID, Except: p.SessionID, Reason: latchkey.ReasonPasswordChanged}); err != nil {
-		s.writeError(w, r, err)
-		return
+		return err
 	}
 	s.log.Info("password changed; other sessions revoked", "user", p.UserID)
 	s.event(r, latchkey.Event{Kind: latchkey.EventPasswordChanged, UserID: p.UserID, SessionID: p.SessionID})
-	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -168,8 +194,10 @@ type sessionJSON struct {
 	LastUsedAt int64  `json:"last_used_at"`
 	ExpiresAt  int64  `json:"expires_at"`
 	UserAgent  string `json:"user_agent"`
-	IP         string `json:"ip"`
-	Current    bool   `json:"current"`
+	// Device names UserAgent for people ("Chrome 156 on Linux", "curl").
+	Device  string `json:"device"`
+	IP      string `json:"ip"`
+	Current bool   `json:"current"`
 }
 
 func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
@@ -187,6 +215,7 @@ func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
 			LastUsedAt: x.LastUsedAt.Unix(),
 			ExpiresAt:  x.IdleExpiresAt.Unix(),
 			UserAgent:  x.UserAgent,
+			Device:     device.Name(x.UserAgent),
 			IP:         x.IP,
 			Current:    x.ID == p.SessionID,
 		})

@@ -255,6 +255,9 @@ func (s *Server) routes() {
 	handle("/account", map[string]http.Handler{"GET": http.HandlerFunc(s.account)})
 	handle("/account/login", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogin)})
 	handle("/account/logout", map[string]http.Handler{"POST": http.HandlerFunc(s.accountLogout)})
+	handle("/account/register", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRegister)})
+	handle("/account/password", map[string]http.Handler{"POST": http.HandlerFunc(s.accountPassword)})
+	handle("/account/reauth", map[string]http.Handler{"POST": http.HandlerFunc(s.accountReauth)})
 	handle("/account/sessions/{id}/revoke", map[string]http.Handler{"POST": http.HandlerFunc(s.accountRevoke)})
 	if len(s.providers) > 0 {
 		handle("/identities", map[string]http.Handler{"GET": s.mw.RequireAccess(http.HandlerFunc(s.listIdentities)),

@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/audit"
+	"github.com/latchkey/latchkey/internal/device"
 	"github.com/latchkey/latchkey/oauth"
 	"github.com/latchkey/latchkey/store"
 )
@@ -123,9 +124,9 @@ func sessionsList(ctx context.Context, c *call, e *env, tw *tabwriter.Writer) er
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tUSER AGENT")
+	fmt.Fprintln(tw, "ID\tCREATED\tLAST USED\tEXPIRES\tIP\tDEVICE")
 	for _, s := range ss {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.CreatedAt), stamp(s.LastUsedAt), stamp(s.IdleExpiresAt), s.IP, s.UserAgent)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, stamp(s.CreatedAt), stamp(s.LastUsedAt), stamp(s.IdleExpiresAt), s.IP, device.Name(s.UserAgent))
 	}
 	return nil
 }

@@ -198,7 +198,8 @@ func TestSharedEnvironmentFile(t *testing.T) {
 		t.Fatalf("users list does not read LATCHKEY_STORE:\n%s", out)
 	}
 	sid := pair["session_id"].(string)
-	if out := admin("", "sessions", "list", "test"); !strings.Contains(out, sid) {
+	// The session list names the device: the login above came from Go's net/http.
+	if out := admin("", "sessions", "list", "test"); !strings.Contains(out, sid) || !strings.Contains(out, "DEVICE") || !strings.Contains(out, "Go HTTP client") {
 		t.Fatalf("sessions list:\n%s", out)
 	}
 	admin("", "sessions", "revoke", sid)

@@ -51,7 +51,8 @@ func TestSignInWithProvider(t *testing.T) {
 	ctx := browser(t)
 	open(t, ctx, a.url+"/account")
 	screenshot(t, ctx, "provider-sign-in-page")
-	leave(t, ctx, `document.querySelector("#signin-example").click()`)
+	tabTo(t, ctx, "#signin-example") // by keyboard, like every action of the page
+	enter(t, ctx)
 	atProvider(t, ctx, a.url, "carol", "carol-password")
 	waitFor(t, ctx, `document.querySelector("#username")`)
 	if h := heading(t, ctx); !strings.Contains(h, "Signed in as example-") {
@@ -70,7 +71,8 @@ func TestSignInWithProvider(t *testing.T) {
 	// A password account links dave's identity from a fresh sign-in.
 	other := browser(t)
 	signIn(t, other, a.url)
-	leave(t, other, `document.querySelector("#link-example").click()`)
+	tabTo(t, other, "#link-example")
+	enter(t, other)
 	atProvider(t, other, a.url, "dave", "dave-password")
 	waitFor(t, other, `document.querySelector("#identities")`)
 	var text string
@@ -79,7 +81,9 @@ func TestSignInWithProvider(t *testing.T) {
 		t.Fatalf("after linking the page says %q", text)
 	}
 	screenshot(t, other, "provider-linked")
-	leave(t, other, `document.querySelector("#identities button").click()`)
+	checkState(t, other, axeSource(t), "identities-linked") // the identities section fits the page
+	tabTo(t, other, "#identities button")
+	enter(t, other)
 	eval(t, other, `document.body.innerText`, &text)
 	if strings.Contains(text, "dave@example.com") || !strings.Contains(text, "was unlinked") {
 		t.Fatalf("after unlinking the page says %q", text)

@@ -457,6 +457,23 @@ func TestOpenAPIMatchesResponses(t *testing.T) {
 		if j.Get("__Host-lk_access") != "" {
 			t.Errorf("sign-out left the cookies: %v", j)
 		}
+		// Create account, change password, confirm the password.
+		nj := servertest.NewJar(nil)
+		reg := func(name, pw string) url.Values { return url.Values{"username": {name}, "password": {pw}} }
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/register", form(reg("oas-new", "short")), ctForm...)), 400, "")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/register", form(reg("test", "long enough")), ctForm...)), 409, "")
+		wantStatus(t, c.check(t, c.req("POST", "/account/register", form(reg("oas-x", "long enough")), append(ctForm, "Sec-Fetch-Site", "cross-site")...)), 403, "csrf_failed")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/register", form(reg("oas-new", "long enough")), ctForm...)), 303, "")
+		nc := func(v url.Values) string { v.Set("csrf_token", nj.Get("__Host-lk_csrf")); return form(v) }
+		pw := func(old, nw string) url.Values { return url.Values{"old_password": {old}, "new_password": {nw}} }
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/password", nc(pw("wrong", "another password")), ctForm...)), 401, "")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/password", nc(pw("long enough", "short")), ctForm...)), 400, "")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/password", form(pw("long enough", "another password")), ctForm...)), 403, "csrf_failed")
+		wantStatus(t, c.check(t, c.req("POST", "/account/password", form(pw("long enough", "another password")), ctForm...)), 401, "missing_token")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/password", nc(pw("long enough", "another password")), ctForm...)), 303, "")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/reauth", nc(url.Values{"password": {"wrong"}}), ctForm...)), 401, "")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/reauth", form(url.Values{"password": {"another password"}}), ctForm...)), 403, "csrf_failed")
+		wantStatus(t, c.browse(t, nj, c.req("POST", "/account/reauth", nc(url.Values{"password": {"another password"}}), ctForm...)), 303, "")
 		stale := servertest.NewJar(map[string]string{"__Host-lk_access": other.access, "__Host-lk_csrf": "x"})
 		wantStatus(t, c.browse(t, stale, c.req("POST", "/account/logout", "csrf_token=x", ctForm...)), 401, "token_revoked")
 	})
