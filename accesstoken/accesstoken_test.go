@@ -232,3 +232,25 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// A DPoP-bound token carries its key's thumbprint as cnf.jkt, and reads back
+// with it; an unbound one carries no cnf at all.
+func TestConfirmationClaim(t *testing.T) {
+	r := ring(t, "EdDSA")
+	for _, jkt := range []string{"", "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"} {
+		c := claims()
+		c.JKT = jkt
+		tok, err := accesstoken.Sign(r.SigningKey(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[1])
+		if has := strings.Contains(string(payload), `"cnf"`); has != (jkt != "") {
+			t.Errorf("jkt %q: payload %s", jkt, payload)
+		}
+		got, err := accesstoken.Verify(tok, r, valid)
+		if err != nil || got.JKT != jkt {
+			t.Errorf("jkt %q: Verify = %q, %v", jkt, got.JKT, err)
+		}
+	}
+}

@@ -112,3 +112,36 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+// The URL a DPoP proof must name: X-Forwarded-Proto and X-Forwarded-Host
+// count only from a trusted proxy (the nearest entry), never from anyone
+// else, and never the query.
+func TestRequestURL(t *testing.T) {
+	trusted, err := httpauth.ParseTrustedProxies("10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, peer    string
+		proto, fwHost []string
+		want          string
+	}{
+		{"direct", "203.0.113.5:1234", nil, nil, "http://api.internal:8080/me"},
+		{"untrusted peer's headers ignored", "203.0.113.5:1234", []string{"https"}, []string{"evil.example"}, "http://api.internal:8080/me"},
+		{"trusted proxy", "10.0.0.1:1234", []string{"https"}, []string{"auth.example.com"}, "https://auth.example.com/me"},
+		{"nearest entry wins", "10.0.0.1:1234", []string{"http, https"}, []string{"a.example, Auth.Example.com"}, "https://auth.example.com/me"},
+		{"nonsense scheme ignored", "10.0.0.1:1234", []string{"gopher"}, nil, "http://api.internal:8080/me"},
+	} {
+		r := httptest.NewRequest("GET", "http://api.internal:8080/me?access_token=x", nil)
+		r.RemoteAddr = tc.peer
+		for _, v := range tc.proto {
+			r.Header.Add("X-Forwarded-Proto", v)
+		}
+		for _, v := range tc.fwHost {
+			r.Header.Add("X-Forwarded-Host", v)
+		}
+		if got := trusted.RequestURL(r).String(); got != tc.want {
+			t.Errorf("%s: RequestURL = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
