@@ -27,16 +27,21 @@ import (
 // Type is the JWS "typ" of a DPoP proof (RFC 9449 §4.2).
 const Type = "dpop+jwt"
 
-// Limits and defaults of Config.
+// Defaults of Config, and limits on proofs.
 const (
-	DefaultMaxAge    = 60 * time.Second
-	DefaultLeeway    = 5 * time.Second
-	DefaultMaxSize   = 8192
+	// DefaultMaxAge is Config.MaxAge when zero.
+	DefaultMaxAge = 60 * time.Second
+	// DefaultLeeway is Config.Leeway when zero.
+	DefaultLeeway = 5 * time.Second
+	// DefaultMaxSize is Config.MaxSize when zero.
+	DefaultMaxSize = 8192
+	// DefaultNonceStep is Config.NonceStep when zero.
 	DefaultNonceStep = 5 * time.Minute
-	// MaxIDLength is the longest jti accepted.
+	// MaxIDLength is the longest jti accepted, in bytes.
 	MaxIDLength = 256
-	// MinRSABits and MaxRSABits bound the size of an RSA proof key.
+	// MinRSABits is the smallest RSA proof key accepted or signed with.
 	MinRSABits = 2048
+	// MaxRSABits is the largest RSA proof key accepted or signed with.
 	MaxRSABits = 8192
 )
 
