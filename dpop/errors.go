@@ -31,9 +31,13 @@ type Error struct {
 
 // The sentinels to compare refusals with errors.Is.
 var (
+	// ErrInvalidProof matches every invalid_dpop_proof refusal.
 	ErrInvalidProof = &Error{Code: CodeInvalidProof, Message: "the DPoP proof is invalid"}
-	ErrUseNonce     = &Error{Code: CodeUseNonce, Message: "the DPoP proof must carry the server's current nonce"}
-	ErrKeyMismatch  = &Error{Code: CodeInvalidToken, Message: "the access token is not bound to the key of the DPoP proof"}
+	// ErrUseNonce matches every use_dpop_nonce refusal.
+	ErrUseNonce = &Error{Code: CodeUseNonce, Message: "the DPoP proof must carry the server's current nonce"}
+	// ErrKeyMismatch is VerifyBound's refusal of a valid proof by another
+	// key than the token's (code invalid_token).
+	ErrKeyMismatch = &Error{Code: CodeInvalidToken, Message: "the access token is not bound to the key of the DPoP proof"}
 )
 
 // Error returns the code, the message and the cause.

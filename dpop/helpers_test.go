@@ -7,11 +7,11 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -186,7 +186,12 @@ func keyFor(t testing.TB, alg string) crypto.Signer {
 	case strings.HasPrefix(alg, "ES"):
 		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		k, err = rsa.GenerateKey(rand.Reader, 2048)
+		// Generating an RSA key takes seconds on a busy machine; a fixture
+		// keeps the tests and the fuzz workers' start quick.
+		var b []byte
+		if b, err = os.ReadFile("testdata/rsa2048.pem"); err == nil {
+			k, err = dpop.ParseKey(b)
+		}
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -27,16 +27,21 @@ import (
 // Type is the JWS "typ" of a DPoP proof (RFC 9449 §4.2).
 const Type = "dpop+jwt"
 
-// Limits and defaults of Config.
+// Defaults of Config, and limits on proofs.
 const (
-	DefaultMaxAge    = 60 * time.Second
-	DefaultLeeway    = 5 * time.Second
-	DefaultMaxSize   = 8192
+	// DefaultMaxAge is Config.MaxAge when zero.
+	DefaultMaxAge = 60 * time.Second
+	// DefaultLeeway is Config.Leeway when zero.
+	DefaultLeeway = 5 * time.Second
+	// DefaultMaxSize is Config.MaxSize when zero.
+	DefaultMaxSize = 8192
+	// DefaultNonceStep is Config.NonceStep when zero.
 	DefaultNonceStep = 5 * time.Minute
-	// MaxIDLength is the longest jti accepted.
+	// MaxIDLength is the longest jti accepted, in bytes.
 	MaxIDLength = 256
-	// MinRSABits and MaxRSABits bound the size of an RSA proof key.
+	// MinRSABits is the smallest RSA proof key accepted or signed with.
 	MinRSABits = 2048
+	// MaxRSABits is the largest RSA proof key accepted or signed with.
 	MaxRSABits = 8192
 )
 
@@ -279,15 +284,8 @@ func (v *Verifier) verify(ctx context.Context, r Request, bound *string) (Proof,
 	if err != nil {
 		return Proof{}, invalid("the DPoP proof's signature does not verify with its jwk")
 	}
-	var c struct {
-		JTI   string   `json:"jti"`
-		HTM   string   `json:"htm"`
-		HTU   string   `json:"htu"`
-		IAT   *float64 `json:"iat"`
-		ATH   string   `json:"ath"`
-		Nonce string   `json:"nonce"`
-	}
-	if err := json.Unmarshal(payload, &c); err != nil {
+	c, err := readClaims(payload)
+	if err != nil {
 		return Proof{}, invalid("the DPoP proof's claims are malformed")
 	}
 	switch {
@@ -350,6 +348,32 @@ func (v *Verifier) verify(ctx context.Context, r Request, bound *string) (Proof,
 		return Proof{}, fmt.Errorf("dpop: replay check: %w", err)
 	}
 	return Proof{JKT: jkt, ID: c.JTI, IssuedAt: iat, Algorithm: h.Algorithm, Key: jwk.Key}, nil
+}
+
+// claims are the claims of a proof that Verify reads.
+type claims struct {
+	JTI, HTM, HTU, ATH, Nonce string
+	IAT                       *float64
+}
+
+// readClaims decodes the claims of a proof. Member names are matched exactly
+// (encoding/json would match "HTU" to a field htu), and a claim of the wrong
+// JSON type is an error.
+func readClaims(payload []byte) (claims, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return claims{}, err
+	}
+	get := func(name string, into any) error {
+		if v, ok := m[name]; ok {
+			return json.Unmarshal(v, into)
+		}
+		return nil
+	}
+	var c claims
+	err := errors.Join(get("jti", &c.JTI), get("htm", &c.HTM), get("htu", &c.HTU),
+		get("ath", &c.ATH), get("nonce", &c.Nonce), get("iat", &c.IAT))
+	return c, err
 }
 
 // markerKey is the store key recording that the proof jti of the key jkt was

@@ -118,6 +118,8 @@ func TestAttacksRefused(t *testing.T) {
 		{"no htu", es(nil, map[string]any{"htu": nil}), nil, dpop.CodeInvalidProof, "lacks htm, htu or iat"},
 		{"no htm", es(nil, map[string]any{"htm": nil}), nil, dpop.CodeInvalidProof, "lacks htm, htu or iat"},
 		{"no jti", es(nil, map[string]any{"jti": nil}), nil, dpop.CodeInvalidProof, "no jti"},
+		{"claim name in other case", es(nil, map[string]any{"jti": nil, "JTI": "x"}), nil, dpop.CodeInvalidProof, "no jti"},
+		{"jti a number", es(nil, map[string]any{"jti": 7}), nil, dpop.CodeInvalidProof, "claims are malformed"},
 		{"empty jti", es(nil, map[string]any{"jti": ""}), nil, dpop.CodeInvalidProof, "no jti"},
 		{"jti too long", es(nil, map[string]any{"jti": strings.Repeat("j", dpop.MaxIDLength+1)}), nil, dpop.CodeInvalidProof, "jti is too long"},
 		{"oversized", es(nil, map[string]any{"pad": strings.Repeat("p", 8192)}), nil, dpop.CodeInvalidProof, "longer than 8192 bytes"},
