@@ -334,17 +334,23 @@ func useNonce(resp *http.Response) bool {
 	return false
 }
 
-// errorCode is the "error" member of resp's JSON body, which it leaves
-// readable again.
+// errorCode is the "error" member of resp's JSON body (an error body is
+// small: only its first 4 KiB are read), which it leaves whole for the
+// caller to read.
 func errorCode(resp *http.Response) string {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	resp.Body = readBack{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
 	var e struct{ Error string }
 	if err != nil || json.Unmarshal(b, &e) != nil {
 		return ""
 	}
 	return e.Error
+}
+
+// readBack is a response body whose start has been read already.
+type readBack struct {
+	io.Reader
+	io.Closer
 }
 
 // expired reports whether resp refuses an expired access token.

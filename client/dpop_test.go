@@ -337,3 +337,36 @@ func TestLoginWrongPassword(t *testing.T) {
 		}
 	}
 }
+
+// The Transport peeks at error bodies to find use_dpop_nonce and
+// token_expired; the caller still gets the whole body, however long.
+func TestErrorBodyIntact(t *testing.T) {
+	body := `{"error":"something_else","pad":"` + strings.Repeat("x", 10000) + `"}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code := http.StatusBadRequest
+		if r.URL.Path == "/401" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			code = http.StatusUnauthorized
+		}
+		w.WriteHeader(code)
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	key, _ := client.GenerateKey()
+	tok := client.Token{AccessToken: "a", RefreshToken: "r", Expiry: time.Now().Add(time.Hour)}
+	tr, err := client.New(client.Config{Server: srv.URL, Key: key, Token: tok, RefreshBefore: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/400", "/401"} {
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(got) != body {
+			t.Fatalf("GET %s: the caller read %d bytes of the %d-byte error body", path, len(got), len(body))
+		}
+	}
+}
