@@ -32,6 +32,14 @@ func startServer(t *testing.T) (string, *atomic.Int64) {
 // startServerSeeing is startServer that also shows each request to see.
 func startServerSeeing(t *testing.T, see func(*http.Request)) (string, *atomic.Int64) {
 	t.Helper()
+	url, refreshes, _ := startServerHandler(t, see)
+	return url, refreshes
+}
+
+// startServerHandler is startServerSeeing that also returns the server's
+// handler, to serve it on a second origin.
+func startServerHandler(t *testing.T, see func(*http.Request)) (string, *atomic.Int64, http.Handler) {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "client.db"))
 	if err != nil {
@@ -49,7 +57,7 @@ func startServerSeeing(t *testing.T, see func(*http.Request)) (string, *atomic.I
 	if _, _, err := u.Ensure(ctx, "test", "test"); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Auth: a, Users: u})
+	srv, err := server.New(server.Config{Auth: a, Users: u, Markers: st}) // markers: DPoP on
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +73,7 @@ func startServerSeeing(t *testing.T, see func(*http.Request)) (string, *atomic.I
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(hs.Close)
-	return hs.URL, &refreshes
+	return hs.URL, &refreshes, h
 }
 
 func login(t *testing.T, url string) client.Token {
@@ -85,12 +93,30 @@ func login(t *testing.T, url string) client.Token {
 }
 
 // 100 goroutines call a protected endpoint across several access-token
-// expiries: no call fails, and each expiry costs one refresh.
+// expiries: no call fails, and each expiry costs one refresh — with Bearer
+// tokens and with a session bound to a DPoP key alike.
 func TestManyGoroutinesAcrossExpiries(t *testing.T) {
+	t.Run("bearer", func(t *testing.T) { manyGoroutines(t, false) })
+	t.Run("dpop", func(t *testing.T) { manyGoroutines(t, true) })
+}
+
+func manyGoroutines(t *testing.T, withKey bool) {
 	url, refreshes := startServer(t)
 	var saved atomic.Int64
-	tr, err := client.New(client.Config{Server: url, Token: login(t, url), RefreshBefore: 300 * time.Millisecond,
-		Save: func(context.Context, client.Token) error { saved.Add(1); return nil }})
+	cfg := client.Config{Server: url, RefreshBefore: 300 * time.Millisecond,
+		Save: func(context.Context, client.Token) error { saved.Add(1); return nil }}
+	var tr *client.Transport
+	var err error
+	if withKey {
+		if cfg.Key, err = client.GenerateKey(); err != nil {
+			t.Fatal(err)
+		}
+		tr, err = client.Login(t.Context(), cfg, "test", "test")
+		saved.Add(-1) // the login's pair
+	} else {
+		cfg.Token = login(t, url)
+		tr, err = client.New(cfg)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
