@@ -34,7 +34,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lkfaults-bin-")
+	dir, err := newTempDir("bin", func(string) {})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -82,6 +82,39 @@ func latchkeyBin(t *testing.T) string {
 	// The binary must be reachable by processes run as other users too.
 	os.Chmod(binDir, 0o755)
 	return binPath
+}
+
+// dieWithTest makes a child process get SIGKILL when the test process dies,
+// so that a crashed or killed run leaves no server behind.
+func dieWithTest() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
+
+// tempDir makes a directory named lkfaults-KIND-PID-… and returns it. Before
+// that, for each such directory of a run whose process is gone, it calls
+// leftover (which stops what may still use it) and removes the directory:
+// what a crashed run left behind is cleaned up by the next one.
+func tempDir(t *testing.T, kind string, leftover func(dir string)) string {
+	t.Helper()
+	dir, err := newTempDir(kind, leftover)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newTempDir(kind string, leftover func(dir string)) (string, error) {
+	old, _ := filepath.Glob(filepath.Join(os.TempDir(), "lkfaults-"+kind+"-*"))
+	for _, d := range old {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "lkfaults-"+kind+"-%d-", &pid); err != nil {
+			continue
+		}
+		if syscall.Kill(pid, 0) == nil {
+			continue // a run still going
+		}
+		leftover(d)
+		os.RemoveAll(d)
+	}
+	return os.MkdirTemp("", fmt.Sprintf("lkfaults-%s-%d-", kind, os.Getpid()))
 }
 
 // freePort returns a TCP port nothing listens on at the moment.
@@ -187,6 +220,7 @@ func startNode(t *testing.T, wrap []string, addr, secret string, args ...string)
 	argv := append(append([]string{}, wrap...), latchkeyBin(t), "serve", "--addr", addr, "--demo", "--issuer", "http://latchkey.test")
 	argv = append(argv, args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = dieWithTest()
 	cmd.Env = append(os.Environ(), "LATCHKEY_SECRET="+secret)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

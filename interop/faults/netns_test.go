@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -211,6 +214,16 @@ func (r *relay) pipe(dst, src net.Conn, delayed bool) {
 func netCluster(t *testing.T) []*netNode {
 	t.Helper()
 	requireFaults(t, "ip", "tc", "nft")
+	// The namespaces and links have fixed names: one run at a time holds
+	// them (the kernel releases the lock of a run that dies).
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "lkfaults-net.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close() })
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
 	nn := buildNet(t)
 	pg := startPostgres(t, "127.0.0.1")
 	secret := newSecret()

@@ -45,10 +45,9 @@ func startPostgres(t *testing.T, listen string) *pgServer {
 	t.Helper()
 	requireFaults(t, "runuser")
 	p := &pgServer{bin: pgBinDir(t), port: freePort(t), listen: listen}
-	dir, err := os.MkdirTemp("", "lkfaults-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := tempDir(t, "pg", func(old string) {
+		(&pgServer{bin: p.bin, dir: old}).ctl("stop", "-m", "immediate", "-w", "-t", "10")
+	})
 	p.dir = dir
 	t.Cleanup(func() {
 		p.ctl("stop", "-m", "immediate", "-w", "-t", "10")

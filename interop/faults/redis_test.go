@@ -40,6 +40,7 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 func (r *redisServer) start(t *testing.T) {
 	t.Helper()
 	r.cmd = exec.Command("redis-server", r.args...)
+	r.cmd.SysProcAttr = dieWithTest()
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,7 @@ import (
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	requireFaults(t, "mount", "umount")
-	dir, err := os.MkdirTemp("", "lkfaults-disk-")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := tempDir(t, "disk", func(old string) { exec.Command("umount", "-l", old).Run() })
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0700", "tmpfs", dir).CombinedOutput(); err != nil {
 		os.Remove(dir)
 		t.Fatalf("mount a tmpfs on %s: %v %s", dir, err, out)
