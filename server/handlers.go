@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
@@ -242,8 +243,16 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	w.Write(s.auth.JWKS())
 }
 
+// healthTimeout bounds the store ping of /healthz: a store that does not
+// answer within it is reported unreachable. Without it, a node cut off from
+// its store (packets lost, not refused) kept the health check waiting for as
+// long as the checker would wait, and never said so.
+const healthTimeout = 2 * time.Second
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	if err := s.auth.Ping(r.Context()); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+	defer cancel()
+	if err := s.auth.Ping(ctx); err != nil {
 		s.log.Warn("health check: store unreachable", "err", err)
 		httpauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "store": "unreachable"})
 		return

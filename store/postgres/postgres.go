@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"time"
 
@@ -37,7 +38,9 @@ type Options struct {
 	// MaxConns caps the pool; 0 means DefaultMaxConns, unless the URL sets
 	// pool_max_conns.
 	MaxConns int32
-	// ConnectTimeout bounds connecting and the start-up ping; default 5 s.
+	// ConnectTimeout bounds connecting and the start-up ping, and (on Linux)
+	// how long what a connection sent may go unacknowledged before the
+	// connection is given up; default 5 s.
 	ConnectTimeout time.Duration
 }
 
@@ -186,6 +189,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		opts.ConnectTimeout = 5 * time.Second
 	}
 	cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	// An established connection gets the same bound on an unanswered send.
+	dialer := &net.Dialer{KeepAlive: 15 * time.Second, Control: unanswered(opts.ConnectTimeout)}
+	cfg.ConnConfig.DialFunc = dialer.DialContext
 	switch {
 	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns

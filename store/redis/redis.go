@@ -75,7 +75,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 			co.Username = u.User.Username()
 			co.Password, _ = u.User.Password()
 		}
-		c = goredis.NewClusterClient(co)
+		cc := goredis.NewClusterClient(co)
+		cc.AddHook(followFailover{cc})
+		c = cc
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
 		o, err := goredis.ParseURL(rawURL)
 		if err != nil {
@@ -125,6 +127,9 @@ func (db *DB) Ping(ctx context.Context) error {
 	var err error
 	if cc, ok := db.c.(*goredis.ClusterClient); ok {
 		err = cc.ForEachShard(ctx, func(ctx context.Context, s *goredis.Client) error { return s.Ping(ctx).Err() })
+		if err != nil && ctx.Err() == nil {
+			cc.ReloadState(ctx) // a dead node may have been replaced: see followFailover
+		}
 	} else {
 		err = db.c.Ping(ctx).Err()
 	}
