@@ -323,8 +323,10 @@ func redact(dsn string) string {
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			rest = "xxxxx@" + rest[at+1:]
 		}
-		if base, _, ok := strings.Cut(rest, "?"); ok {
-			rest = base + "?…"
+		// Whatever follows may be parameters, the user part having
+		// swallowed the '?' (as in ?x@&password=…).
+		if i := strings.IndexAny(rest, "?&#"); i >= 0 {
+			rest = rest[:i] + "?…"
 		}
 		return head + rest
 	}
