@@ -228,6 +228,7 @@ func TestStartupRefusals(t *testing.T) {
 		"bad algorithm":      {[]string{"--store", "sqlite:" + filepath.Join(dir, "c.db"), "--signing-alg", "none"}, nil, "none"},
 		"postgres no secret": {[]string{"--store", "postgres://u:pw@127.0.0.1:1/x"}, nil, "LATCHKEY_SECRET"},
 		"password in query":  {[]string{"--issuer", "http://x", "--store", "postgres://u@127.0.0.1:1/x?password=hunter2&sslmode=disable"}, map[string]string{"LATCHKEY_SECRET": "uR2m8VQ0d3Yc5Jk1nX7pT4sW9bE6aH0gL3iO8qZ5fC2="}, "opening store"},
+		"scheme forgotten":   {[]string{"--store", "u:hunter2@127.0.0.1:5432/x"}, nil, "want sqlite:PATH"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -336,15 +336,24 @@ func openStore(ctx context.Context, scheme, dsn string, pool int) (store.Store, 
 // query (postgres://…?password=…).
 func redact(dsn string) string {
 	u, err := url.Parse(dsn)
-	if err != nil { // e.g. redis-cluster://host:port,host:port
-		scheme, rest, _ := strings.Cut(dsn, "://")
+	// Not a URL with an authority: e.g. redis-cluster://host:port,host:port,
+	// or user:password@host with the scheme forgotten.
+	if err != nil || u.Opaque != "" {
+		head, rest, ok := strings.Cut(dsn, "://")
+		if ok {
+			head += "://"
+		} else {
+			head, rest = "", dsn
+		}
 		if at := strings.LastIndex(rest, "@"); at >= 0 {
 			rest = "xxxxx@" + rest[at+1:]
 		}
-		if base, _, ok := strings.Cut(rest, "?"); ok {
-			rest = base + "?…"
+		// Whatever follows may be parameters, the user part having
+		// swallowed the '?' (as in ?x@&password=…).
+		if i := strings.IndexAny(rest, "?&#"); i >= 0 {
+			rest = rest[:i] + "?…"
 		}
-		return scheme + "://" + rest
+		return head + rest
 	}
 	if _, ok := u.User.Password(); ok {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")

@@ -491,13 +491,13 @@ type oasChecker struct {
 	providers bool
 }
 
-func newOASChecker(t *testing.T, e *servertest.Env) *oasChecker {
+func newOASChecker(t testing.TB, e *servertest.Env) *oasChecker {
 	t.Helper()
 	return newOASCheckerFor(t, e, server.OpenAPI())
 }
 
 // newOASCheckerFor checks against the document src instead of the server's.
-func newOASCheckerFor(t *testing.T, e *servertest.Env, src []byte) *oasChecker {
+func newOASCheckerFor(t testing.TB, e *servertest.Env, src []byte) *oasChecker {
 	t.Helper()
 	doc, err := openapi3.NewLoader().LoadFromData(src)
 	if err != nil {

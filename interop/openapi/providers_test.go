@@ -29,7 +29,7 @@ const (
 // startOP starts a real OpenID provider with the public client "native"
 // (whose second redirect URI is latchkey's callback on any loopback port)
 // and the users alice, bob, carol and dave.
-func startOP(t *testing.T) *testop.OP {
+func startOP(t testing.TB) *testop.OP {
 	t.Helper()
 	var users []testop.User
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
@@ -43,13 +43,13 @@ func startOP(t *testing.T) *testop.OP {
 
 // startWithProvider starts latchkey with op as its provider "example". warm
 // fetches the provider's documents first, as `latchkey serve` does at start.
-func startWithProvider(t *testing.T, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
+func startWithProvider(t testing.TB, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
 	t.Helper()
 	return startWithProviderAs(t, "example", op, o, warm)
 }
 
 // startWithProviderAs is startWithProvider with the provider called name.
-func startWithProviderAs(t *testing.T, name string, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
+func startWithProviderAs(t testing.TB, name string, op *testop.OP, o servertest.Options, warm bool) *servertest.Env {
 	t.Helper()
 	o.Providers = func(t testing.TB, issuer string) []*provider.Provider {
 		p, err := provider.New(provider.Config{Name: name, Issuer: op.Issuer(), ClientIDs: []string{"native"}}, provider.Options{})

@@ -53,6 +53,40 @@ const keep = 25 * time.Hour
 // `prefix` query parameter (…?prefix=app1:) overrides Options.Prefix, so
 // several deployments can share one Redis.
 func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	cfg, err := parseURL(rawURL, opts)
+	if err != nil {
+		return nil, err
+	}
+	var c goredis.UniversalClient
+	if cfg.cluster != nil {
+		cc := goredis.NewClusterClient(cfg.cluster)
+		cc.AddHook(followFailover{cc}) // a promoted replica is used at once
+		c = cc
+	} else {
+		c = goredis.NewClient(cfg.single)
+	}
+	db := &DB{c: c, p: cfg.prefix}
+	pctx, cancel := context.WithTimeout(ctx, cfg.dialTimeout)
+	defer cancel()
+	if err := db.Ping(pctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
+	}
+	return db, nil
+}
+
+// clientConfig is what a URL and Options ask of the client: one server
+// (single) or a cluster, and the key prefix.
+type clientConfig struct {
+	single      *goredis.Options
+	cluster     *goredis.ClusterOptions
+	prefix      string
+	dialTimeout time.Duration
+}
+
+// parseURL turns Open's URL and options into a client configuration, without
+// connecting. Its errors never echo the URL: it may hold a password.
+func parseURL(rawURL string, opts Options) (clientConfig, error) {
 	rawURL, prefix := splitPrefix(rawURL)
 	if prefix != "" {
 		opts.Prefix = prefix
@@ -63,42 +97,32 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	if opts.Prefix == "" {
 		opts.Prefix = "lk:"
 	}
-	var c goredis.UniversalClient
+	cfg := clientConfig{prefix: opts.Prefix, dialTimeout: opts.DialTimeout}
 	switch {
 	case strings.HasPrefix(rawURL, "redis-cluster://"):
 		u, err := url.Parse("redis://" + strings.TrimPrefix(rawURL, "redis-cluster://"))
 		if err != nil || u.Host == "" {
-			return nil, errors.New("redis: malformed redis-cluster:// URL (want redis-cluster://host:port,host:port)")
+			return cfg, errors.New("redis: malformed redis-cluster:// URL (want redis-cluster://host:port,host:port)")
 		}
-		co := &goredis.ClusterOptions{Addrs: strings.Split(u.Host, ","), DialTimeout: opts.DialTimeout, PoolSize: opts.PoolSize}
+		cfg.cluster = &goredis.ClusterOptions{Addrs: strings.Split(u.Host, ","), DialTimeout: opts.DialTimeout, PoolSize: opts.PoolSize}
 		if u.User != nil {
-			co.Username = u.User.Username()
-			co.Password, _ = u.User.Password()
+			cfg.cluster.Username = u.User.Username()
+			cfg.cluster.Password, _ = u.User.Password()
 		}
-		cc := goredis.NewClusterClient(co)
-		cc.AddHook(followFailover{cc})
-		c = cc
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
 		o, err := goredis.ParseURL(rawURL)
 		if err != nil {
-			return nil, errors.New("redis: malformed redis:// URL (want redis://host:port/DB)") // never echo: it may hold a password
+			return cfg, errors.New("redis: malformed redis:// URL (want redis://host:port/DB)")
 		}
 		o.DialTimeout = opts.DialTimeout
 		if opts.PoolSize > 0 {
 			o.PoolSize = opts.PoolSize
 		}
-		c = goredis.NewClient(o)
+		cfg.single = o
 	default:
-		return nil, errors.New("redis: the URL must start with redis://, rediss:// or redis-cluster://")
+		return cfg, errors.New("redis: the URL must start with redis://, rediss:// or redis-cluster://")
 	}
-	db := &DB{c: c, p: opts.Prefix}
-	pctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)
-	defer cancel()
-	if err := db.Ping(pctx); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
-	}
-	return db, nil
+	return cfg, nil
 }
 
 // splitPrefix removes the prefix parameter from a URL's query.
