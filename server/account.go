@@ -278,11 +278,7 @@ func (s *Server) accountLogin(w http.ResponseWriter, r *http.Request) {
 
 // accountRevoke signs out one session of the user's.
 func (s *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var p latchkey.Principal
-	if err == nil {
-		p, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	p, err := s.formCaller(w, r)
 	if err == nil {
 		err = s.auth.Revoke(r.Context(), latchkey.RevokeOptions{SessionID: r.PathValue("id"), UserID: p.UserID, Reason: latchkey.ReasonLogout})
 	}
@@ -300,11 +296,7 @@ func (s *Server) accountRevoke(w http.ResponseWriter, r *http.Request) {
 // Only an authenticated, same-origin request with the CSRF token clears the
 // cookies: a forged post must not be able to sign anyone out.
 func (s *Server) accountLogout(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var p latchkey.Principal
-	if err == nil {
-		p, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	p, err := s.formCaller(w, r)
 	if errors.Is(err, latchkey.ErrMissingToken) {
 		http.Redirect(w, r, "/account", http.StatusSeeOther) // nobody to sign out
 		return
@@ -372,11 +364,7 @@ func (s *Server) accountRegister(w http.ResponseWriter, r *http.Request) {
 // POST /password it needs a fresh sign-in; without one the page asks for the
 // password again (accountReauth) rather than failing.
 func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var p latchkey.Principal
-	if err == nil {
-		p, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	p, err := s.formCaller(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -412,11 +400,7 @@ var errNotFresh = latchkey.ErrFreshTokenRequired.WithMessage("Changing your pass
 // limit and events): the browser gets a new session whose access token is
 // fresh, and the session it replaces is signed out.
 func (s *Server) accountReauth(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var p latchkey.Principal
-	if err == nil {
-		p, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	p, err := s.formCaller(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -444,4 +428,14 @@ func (s *Server) accountReauth(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("re-authentication: the replaced session was not revoked", "session", p.SessionID, "err", err)
 	}
 	http.Redirect(w, r, "/account?done=reauth#password", http.StatusSeeOther)
+}
+
+// formCaller is the signed-in caller of a form the account page posts: the
+// request must come from this server's origin (or a trusted one), and its
+// cookie session is refreshed if need be.
+func (s *Server) formCaller(w http.ResponseWriter, r *http.Request) (latchkey.Principal, error) {
+	if err := s.mw.CheckOrigin(r); err != nil {
+		return latchkey.Principal{}, err
+	}
+	return s.mw.AuthenticateOrRefresh(w, r)
 }

@@ -93,11 +93,7 @@ func (s *Server) accountSignIn(w http.ResponseWriter, r *http.Request) {
 // provider itself, because the page's form-action policy would stop a
 // redirect to another origin.
 func (s *Server) accountLinkStart(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var pr latchkey.Principal
-	if err == nil {
-		pr, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	pr, err := s.formCaller(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -235,11 +231,7 @@ func (s *Server) callbackLink(w http.ResponseWriter, r *http.Request, f flow, ex
 // accountUnlink is POST /account/identities/{id}/unlink (same origin, CSRF
 // token in the form).
 func (s *Server) accountUnlink(w http.ResponseWriter, r *http.Request) {
-	err := s.mw.CheckOrigin(r)
-	var p latchkey.Principal
-	if err == nil {
-		p, err = s.mw.AuthenticateOrRefresh(w, r)
-	}
+	p, err := s.formCaller(w, r)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
