@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"slices"
 	"strings"
@@ -24,7 +26,16 @@ import (
 	"github.com/latchkey/latchkey/internal/load"
 )
 
+// ceilingEnv makes the program serve a ceiling (its value, the kind) on
+// loopback instead of measuring: --ceiling starts each ceiling as a child
+// process of this same binary, so that a ceiling, like the server it is
+// compared with, does not share the load generator's process.
+const ceilingEnv = "LATCHKEY_BENCH_CEILING"
+
 func main() {
+	if kind := os.Getenv(ceilingEnv); kind != "" {
+		os.Exit(serveCeiling(kind))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -36,6 +47,51 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// serveCeiling is the child process of startCeiling: it prints the
+// ceiling's URL and serves until its standard input closes (the parent
+// ended).
+func serveCeiling(kind string) int {
+	c, err := load.StartCeiling(kind, os.Getenv(ceilingEnv+"_PASSWORD"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "latchkey-bench:", err)
+		return 1
+	}
+	fmt.Println(c.URL)
+	io.Copy(io.Discard, os.Stdin)
+	c.Close()
+	return 0
+}
+
+// startCeiling starts a ceiling of kind in a child process and returns its
+// URL and what stops it.
+func startCeiling(kind, pw string) (string, func(), error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "-test.run=^$") // the flag only matters to a test binary
+	cmd.Env = append(os.Environ(), ceilingEnv+"="+kind, ceilingEnv+"_PASSWORD="+pw)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		stop()
+		return "", nil, fmt.Errorf("the %s ceiling did not start: %q %v", kind, line, err)
+	}
+	return strings.TrimSpace(line), stop, nil
 }
 
 // usageError is a mistake in the command line; main exits 2 for it.
@@ -57,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Password, "password", "bench-password", "account password")
 	prepare := fs.Bool("prepare", true, "register the accounts first (needs open registration)")
 	baseline := fs.Bool("baseline", false, "first measure a bare verify/write server on loopback in the same run and report the ratio")
-	ceiling := fs.Bool("ceiling", false, "also measure the mode's ceilings in the same run and report the ratio to each: refresh against a handler that does all but store (MAC check, EdDSA signature, the pair's JSON); protected against a fixed-body handler and a bare Ed25519-verify handler")
+	ceiling := fs.Bool("ceiling", false, "also measure the mode's ceilings in the same run, each a bare server in its own process, and report the ratio to each: refresh against a handler that does all but store (MAC check, EdDSA signature, the pair's JSON); protected against a fixed-body handler and a bare Ed25519-verify handler")
 	rounds := fs.Int("rounds", 1, "measure this many rounds, alternating which server goes first, and report each round's ratios and their median")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	usage := func(w io.Writer) {
@@ -105,12 +161,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		refs["baseline"], names = b.URL, append(names, "baseline")
 	}
 	for _, k := range kinds {
-		c, err := load.StartCeiling(k, cfg.Password)
+		url, stop, err := startCeiling(k, cfg.Password)
 		if err != nil {
 			return err
 		}
-		defer c.Close()
-		refs[k], names = c.URL, append(names, k)
+		defer stop()
+		refs[k], names = url, append(names, k)
 	}
 	if *prepare {
 		if err := load.Prepare(ctx, cfg); err != nil {

@@ -5,11 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/internal/load"
 )
+
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(ceilingEnv); kind != "" {
+		os.Exit(serveCeiling(kind)) // a ceiling's child process
+	}
+	os.Exit(m.Run())
+}
 
 // A bounded run against a bare server reports its result, as text and as JSON.
 func TestRun(t *testing.T) {
