@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -115,5 +116,77 @@ func TestBaselineLoginChecksThePassword(t *testing.T) {
 func TestBadMode(t *testing.T) {
 	if _, err := load.Run(context.Background(), load.Config{Mode: "stampede"}); err == nil {
 		t.Fatal("an unknown mode ran")
+	}
+}
+
+// Each ceiling serves its mode without errors, and does the work it stands
+// for: the no-store refresh chains MAC-checked tokens and refuses a forged
+// one; the verify ceiling refuses a token whose signature is wrong, where the
+// fixed-body one answers anything.
+func TestCeilings(t *testing.T) {
+	for _, kind := range []string{load.CeilingNoStore, load.CeilingFixed, load.CeilingVerify} {
+		c, err := load.StartCeiling(kind, "bench-password")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		mode := load.ModeProtected
+		if kind == load.CeilingNoStore {
+			mode = load.ModeRefresh
+		}
+		res, err := load.Run(context.Background(), load.Config{Target: c.URL, Mode: mode, Concurrency: 4, Requests: 200, Duration: 60 * time.Second})
+		if err != nil || res.Errors != 0 || res.Requests < 200 {
+			t.Fatalf("ceiling %s, mode %s: %+v, %v", kind, mode, res, err)
+		}
+	}
+	c, err := load.StartCeiling(load.CeilingVerify, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	login, err := http.Post(c.URL+"/login", "application/json", strings.NewReader(`{"username":"u","password":"pw"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pair struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+		SessionID    string `json:"session_id"`
+	}
+	json.NewDecoder(login.Body).Decode(&pair)
+	login.Body.Close()
+	if login.StatusCode != 200 || pair.AccessToken == "" || pair.SessionID == "" {
+		t.Fatalf("ceiling login: %d %+v", login.StatusCode, pair)
+	}
+	call := func(method, path, bearer string) int {
+		req, _ := http.NewRequest(method, c.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	flip := func(s string) string {
+		b := []byte(s)
+		i := len(b) - 10
+		b[i] ^= 1
+		return string(b)
+	}
+	if got := call("GET", "/protected", pair.AccessToken); got != 200 {
+		t.Fatalf("verify ceiling refused its own token: %d", got)
+	}
+	if got := call("GET", "/protected", flip(pair.AccessToken)); got != 401 {
+		t.Fatalf("verify ceiling answered a token with a bad signature: %d", got)
+	}
+	if got := call("POST", "/refresh", flip(pair.RefreshToken)); got != 401 {
+		t.Fatalf("no-store ceiling answered a forged refresh token: %d", got)
+	}
+	if got := call("POST", "/refresh", pair.RefreshToken); got != 200 {
+		t.Fatalf("no-store ceiling refused its own refresh token: %d", got)
+	}
+	if _, err := load.StartCeiling("teleport", "pw"); err == nil {
+		t.Fatal("an unknown ceiling started")
 	}
 }
