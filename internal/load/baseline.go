@@ -61,21 +61,13 @@ func StartBaseline(dir, pw string) (*Baseline, error) {
 	pairJSON, _ := json.Marshal(map[string]string{"access_token": token, "refresh_token": "baseline"})
 	// /login costs what latchkey's login is dominated by by design: one argon2id
 	// verification with the default parameters, as many at once as CPUs.
-	hash, err := password.Hash(pw, password.Default())
+	checkPassword, err := passwordChecker(pw)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	hashing := make(chan struct{}, runtime.NumCPU())
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Password string `json:"password"`
-		}
-		json.NewDecoder(r.Body).Decode(&body)
-		hashing <- struct{}{}
-		ok, err := password.Verify(hash, body.Password)
-		<-hashing
-		if err != nil || !ok {
+		if !checkPassword(r) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -116,4 +108,25 @@ func (b *Baseline) Close() error {
 	err := b.srv.Shutdown(ctx)
 	b.db.Close()
 	return err
+}
+
+// passwordChecker returns what a bare /login costs: the JSON body's password
+// verified against pw's argon2id hash with the default parameters, as many
+// at once as CPUs, as latchkey's login is bounded.
+func passwordChecker(pw string) (func(r *http.Request) bool, error) {
+	hash, err := password.Hash(pw, password.Default())
+	if err != nil {
+		return nil, err
+	}
+	hashing := make(chan struct{}, runtime.NumCPU())
+	return func(r *http.Request) bool {
+		var body struct {
+			Password string `json:"password"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		hashing <- struct{}{}
+		ok, err := password.Verify(hash, body.Password)
+		<-hashing
+		return err == nil && ok
+	}, nil
 }

@@ -6,16 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/latchkey/latchkey/password"
 	"github.com/latchkey/latchkey/refreshtoken"
 )
 
@@ -84,21 +81,13 @@ func StartCeiling(kind, pw string) (*Ceiling, error) {
 		return nil, err
 	}
 	h := &ceilingHandler{codec: codec, priv: priv, pub: pub, kind: kind}
-	hash, err := password.Hash(pw, password.Default())
+	checkPassword, err := passwordChecker(pw)
 	if err != nil {
 		return nil, err
 	}
-	hashing := make(chan struct{}, runtime.NumCPU())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Password string `json:"password"`
-		}
-		json.NewDecoder(r.Body).Decode(&body)
-		hashing <- struct{}{}
-		ok, err := password.Verify(hash, body.Password)
-		<-hashing
-		if err != nil || !ok {
+		if !checkPassword(r) {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
