@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
+	"github.com/latchkey/latchkey/internal/compactjws"
 	"github.com/latchkey/latchkey/keys"
 )
 
@@ -132,7 +133,7 @@ func Verify(token string, ks KeySource, v Validation) (Claims, error) {
 	if len(token) > MaxLength {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxLength)
 	}
-	if strings.Count(token, ".") != 2 {
+	if !compactjws.Valid(token) {
 		return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
 	}
 	jws, err := jose.ParseSignedCompact(token, algorithms)

@@ -140,6 +140,8 @@ func TestTamperingAndShape(t *testing.T) {
 		"oversized":       {tok + strings.Repeat("A", accesstoken.MaxLength), accesstoken.ErrMalformed},
 		"JSON serialized": {`{"payload":"` + parts[1] + `","signatures":[]}`, accesstoken.ErrMalformed},
 		"empty":           {"", accesstoken.ErrMalformed},
+		"line break":      {tok[:30] + "\n" + tok[30:], accesstoken.ErrMalformed},
+		"tab at the end":  {tok + "\t", accesstoken.ErrMalformed},
 		"unknown kid":     {forge(map[string]any{"alg": "EdDSA", "typ": "at+jwt", "kid": "nope"}, payload(), func([]byte) []byte { return make([]byte, 64) }), accesstoken.ErrUnknownKey},
 		"no kid":          {forge(map[string]any{"alg": "EdDSA", "typ": "at+jwt"}, payload(), func([]byte) []byte { return make([]byte, 64) }), accesstoken.ErrMalformed},
 		"id token typ":    {forge(map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": r.SigningKey().ID}, payload(), func([]byte) []byte { return make([]byte, 64) }), accesstoken.ErrWrongType},

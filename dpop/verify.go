@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/latchkey/latchkey/internal/compactjws"
 	"github.com/latchkey/latchkey/store"
 )
 
@@ -255,7 +256,7 @@ func (v *Verifier) verify(ctx context.Context, r Request, bound *string) (Proof,
 	if len(raw) > v.maxSize {
 		return Proof{}, invalid(fmt.Sprintf("the DPoP proof is longer than %d bytes", v.maxSize))
 	}
-	if strings.Count(raw, ".") != 2 {
+	if !compactjws.Valid(raw) {
 		return Proof{}, invalid("the DPoP proof is not a compact JWS")
 	}
 	if err := checkHeader(raw[:strings.IndexByte(raw, '.')]); err != nil {

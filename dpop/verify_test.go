@@ -124,6 +124,7 @@ func TestAttacksRefused(t *testing.T) {
 		{"jti too long", es(nil, map[string]any{"jti": strings.Repeat("j", dpop.MaxIDLength+1)}), nil, dpop.CodeInvalidProof, "jti is too long"},
 		{"oversized", es(nil, map[string]any{"pad": strings.Repeat("p", 8192)}), nil, dpop.CodeInvalidProof, "longer than 8192 bytes"},
 		{"not a JWS", "not-a-proof", nil, dpop.CodeInvalidProof, "not a compact JWS"},
+		{"whitespace inside", func() string { p := es(nil, nil); return p[:20] + "\t" + p[20:] }(), nil, dpop.CodeInvalidProof, "not a compact JWS"},
 		{"JSON serialisation", `{"payload":"e30","protected":"e30","signature":"AA"}`, nil, dpop.CodeInvalidProof, "not a compact JWS"},
 		{"wrong ath", es(nil, map[string]any{"ath": b64(make([]byte, 32))}), func(r *dpop.Request) { r.AccessToken = "the-token" }, dpop.CodeInvalidProof, "ath does not match"},
 		{"ath of another token", es(nil, map[string]any{"ath": athOf("another-token")}), func(r *dpop.Request) { r.AccessToken = "the-token" }, dpop.CodeInvalidProof, "ath does not match"},

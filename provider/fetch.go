@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/latchkey/latchkey/internal/compactjws"
 	"github.com/latchkey/latchkey/internal/text"
 )
 
@@ -215,6 +216,9 @@ func (k *keySet) VerifySignature(ctx context.Context, raw string) ([]byte, error
 }
 
 func (k *keySet) verify(ctx context.Context, raw string) error {
+	if !compactjws.Valid(raw) {
+		return invalid("The ID token is not a compact JWS with one signature.")
+	}
 	jws, err := jose.ParseSignedCompact(raw, k.p.algs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return invalid("The ID token is not a compact JWS with one signature.")
