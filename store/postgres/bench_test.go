@@ -20,6 +20,14 @@ func BenchmarkRotateSession(b *testing.B) {
 	storetest.BenchRotateSession(b, open32(b, testenv.Postgres(b)))
 }
 
+// BenchmarkRotateSessionUnbatched is BenchmarkRotateSession with every
+// rotation written on its own: the baseline of group commit.
+func BenchmarkRotateSessionUnbatched(b *testing.B) {
+	db := open32(b, testenv.Postgres(b))
+	postgres.Unbatched(db)
+	storetest.BenchRotateSession(b, db)
+}
+
 // BenchmarkBareWrite is the baseline of BenchmarkRotateSession: the cheapest
 // committed write, a single-row UPDATE of a two-column table, on 32 pooled
 // connections of the same server.

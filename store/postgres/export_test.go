@@ -3,6 +3,8 @@ package postgres
 import (
 	"fmt"
 	"strings"
+
+	"github.com/latchkey/latchkey/store/internal/batch"
 )
 
 // PoolMax is the size of db's connection pool, for tests.
@@ -17,4 +19,11 @@ var SchemaVersion = len(migrations)
 func Schema(v int) string {
 	return "CREATE TABLE latchkey_schema (version INTEGER NOT NULL);\n" + strings.Join(migrations[:v], ";\n") +
 		fmt.Sprintf(";\nINSERT INTO latchkey_schema (version) VALUES (%d);", v)
+}
+
+// Unbatched makes db write every rotation on its own (batches of one, as many
+// at once as the pool has connections), the baseline of group commit.
+func Unbatched(db *DB) {
+	db.rotations.Close()
+	db.rotations = batch.New(int(db.pool.Config().MaxConns), 1, batchTimeout, db.rotateBatch)
 }

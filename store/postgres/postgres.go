@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,12 +15,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/batch"
 	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
 // DB is a store.Store on PostgreSQL.
 type DB struct {
 	pool *pgxpool.Pool
+	// rotations sends concurrent rotations together (group commit).
+	rotations *batch.Group[sqlrow.Rotation, sqlrow.Rotated]
 }
 
 var (
@@ -51,6 +55,13 @@ type Options struct {
 // docs/benchmarks.md). Sixteen per node also leaves a default PostgreSQL
 // (max_connections 100) room for six nodes.
 const DefaultMaxConns = 16
+
+// maxBatch caps the rotations one pipeline sends; batchTimeout bounds its
+// round trip (a row lock held elsewhere would otherwise hold a writer).
+const (
+	maxBatch     = 64
+	batchTimeout = 15 * time.Second
+)
 
 // migrations[v] brings a database from schema version v to v+1, all in one
 // transaction under migrationLock; the version is kept in latchkey_schema.
@@ -213,6 +224,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
+	// Half the pool writes rotations, so that reads, revocations and the
+	// slow path of a refused rotation always find a connection.
+	db.rotations = batch.New(max(1, int(cfg.MaxConns)/2), maxBatch, batchTimeout, db.rotateBatch)
 	return db, nil
 }
 
@@ -259,6 +273,7 @@ func (db *DB) migrate(ctx context.Context) error {
 
 // Close closes the pool.
 func (db *DB) Close() error {
+	db.rotations.Close()
 	db.pool.Close()
 	return nil
 }
@@ -385,13 +400,19 @@ var rotateSQL = `UPDATE latchkey_sessions
 	RETURNING ` + sqlrow.SessionColumns
 
 // RotateSession advances the session one generation with one conditional
-// UPDATE that checks every condition of r.
+// UPDATE that checks every condition of r. Rotations that arrive while the
+// node's writers are busy are sent together, in one round trip and one
+// transaction (group commit); each keeps its own result, and none is answered
+// before its transaction commits.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
 	from, err := sqlrow.Generation(r.From)
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("postgres: rotate: generation %d cannot advance", r.From)
 	}
-	x, err := sqlrow.Session(db.pool.QueryRow(ctx, rotateSQL, sqlrow.Millis(r.At), sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration, r.JKT))
+	res, err := db.rotations.Do(ctx, sqlrow.Rotation{ID: id, From: from, Rotation: r})
+	if err == nil {
+		err = res.Err
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		// No row matched: a condition of r failed, or there is no such session.
 		var exists bool
@@ -406,7 +427,47 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	if err != nil {
 		return store.Session{}, fmt.Errorf("postgres: rotate: %w", err)
 	}
-	return x, nil
+	return res.Session, nil
+}
+
+// rotateBatch sends rotations in one pipeline, which PostgreSQL runs as one
+// implicit transaction: one commit, one WAL flush for the lot. They go in
+// order of session id (arrival order within one id, so two rotations of a
+// session behave as if sent one after the other), so that two batches on two
+// connections lock their rows in the same order and never deadlock. An error
+// other than "no row matched" fails the whole batch, and nothing of it
+// is committed.
+func (db *DB) rotateBatch(ctx context.Context, rs []sqlrow.Rotation) ([]sqlrow.Rotated, error) {
+	out := make([]sqlrow.Rotated, len(rs))
+	if len(rs) == 1 {
+		out[0].Session, out[0].Err = sqlrow.Session(db.pool.QueryRow(ctx, rotateSQL, rs[0].Args()...))
+		if out[0].Err != nil && !errors.Is(out[0].Err, pgx.ErrNoRows) {
+			return nil, out[0].Err
+		}
+		return out, nil
+	}
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rs[a].ID, rs[b].ID) })
+	b := &pgx.Batch{}
+	for _, i := range order {
+		b.Queue(rotateSQL, rs[i].Args()...)
+	}
+	br := db.pool.SendBatch(ctx, b)
+	for _, i := range order {
+		out[i].Session, out[i].Err = sqlrow.Session(br.QueryRow())
+		if out[i].Err != nil && !errors.Is(out[i].Err, pgx.ErrNoRows) {
+			br.Close()
+			return nil, out[i].Err
+		}
+	}
+	// Close reads the commit's answer: only now is the batch durable.
+	if err := br.Close(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // UserSessions returns every session of the user, newest first, ties in byte

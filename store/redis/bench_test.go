@@ -27,6 +27,18 @@ func BenchmarkRotateSession(b *testing.B) {
 	storetest.BenchRotateSession(b, db)
 }
 
+// BenchmarkRotateSessionUnbatched is BenchmarkRotateSession with every
+// rotation sent on its own: the baseline of group commit.
+func BenchmarkRotateSessionUnbatched(b *testing.B) {
+	db, err := redis.Open(context.Background(), testenv.Redis(b), redis.Options{PoolSize: 32})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	redis.Unbatched(db)
+	storetest.BenchRotateSession(b, db)
+}
+
 // BenchmarkBareWrite is the baseline of BenchmarkRotateSession: one HINCRBY
 // per operation on the same server, 32 pooled connections.
 func BenchmarkBareWrite(b *testing.B) {

@@ -15,13 +15,20 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/batch"
 )
 
 // DB is a store.Store on Redis or Redis Cluster.
 type DB struct {
 	c goredis.UniversalClient
 	p string // key prefix
+	// rotations pipelines concurrent rotations (group commit).
+	rotations *batch.Group[rotation, rotated]
 }
+
+// rotateWriters is how many pipelines of rotations a node has in flight at
+// once, and maxBatch the rotations one pipeline carries.
+const rotateWriters, maxBatch = 4, 64
 
 var (
 	_ store.Store      = (*DB)(nil)
@@ -72,6 +79,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		c.Close()
 		return nil, fmt.Errorf("redis: cannot reach the server: %w", err)
 	}
+	db.rotations = batch.New(rotateWriters, maxBatch, 0, db.rotateBatch) // go-redis times out reads and writes
 	return db, nil
 }
 
@@ -144,7 +152,10 @@ func splitPrefix(raw string) (string, string) {
 }
 
 // Close closes the client.
-func (db *DB) Close() error { return db.c.Close() }
+func (db *DB) Close() error {
+	db.rotations.Close()
+	return db.c.Close()
+}
 
 // Ping checks every node.
 func (db *DB) Ping(ctx context.Context) error {
@@ -420,28 +431,97 @@ redis.call('HSET', KEYS[1], 'rotated_at', ARGV[2], 'last_used_at', ARGV[2], 'idl
 return redis.call('HGETALL', KEYS[1])`)
 
 // RotateSession advances the session one generation in one script that checks
-// every condition of r.
+// every condition of r. Rotations that arrive while the node's writers are
+// busy are sent together in one pipeline (group commit): each script still
+// runs on its own, atomically, and keeps its own result; none is answered
+// before Redis has answered it.
 func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
-	v, err := rotate.Run(ctx, db.c, []string{db.sessionKey(id)}, strconv.FormatUint(r.From, 10), ms(r.At), ms(r.IdleExpiresAt), r.ClientRegistration, r.JKT).Result()
+	res, err := db.rotations.Do(ctx, rotation{key: db.sessionKey(id), r: r})
 	if err != nil {
 		return store.Session{}, fmt.Errorf("redis: rotate: %w", err)
+	}
+	if res.err != nil && !errors.Is(res.err, store.ErrNotFound) && !errors.Is(res.err, store.ErrConflict) {
+		return store.Session{}, fmt.Errorf("redis: rotate: %w", res.err)
+	}
+	return res.s, res.err
+}
+
+// rotation is a RotateSession call waiting in a batch; rotated its answer.
+type rotation struct {
+	key string
+	r   store.Rotation
+}
+
+type rotated struct {
+	s   store.Session
+	err error
+}
+
+// rotateArgs are the rotate script's arguments for x.
+func (x rotation) args() []any {
+	return []any{strconv.FormatUint(x.r.From, 10), ms(x.r.At), ms(x.r.IdleExpiresAt), x.r.ClientRegistration, x.r.JKT}
+}
+
+// rotateBatch runs the rotate script for every rotation: one script on its
+// own, several in one pipeline. A server that does not know the script yet
+// (it restarted, or the batch went to a node that never ran it) is sent the
+// script itself for those rotations.
+func (db *DB) rotateBatch(ctx context.Context, rs []rotation) ([]rotated, error) {
+	out := make([]rotated, len(rs))
+	if len(rs) == 1 {
+		out[0] = rotateReply(rotate.Run(ctx, db.c, []string{rs[0].key}, rs[0].args()...).Result())
+		return out, nil
+	}
+	cmds := make([]*goredis.Cmd, len(rs))
+	_, err := db.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, x := range rs {
+			cmds[i] = rotate.EvalSha(ctx, p, []string{x.key}, x.args()...)
+		}
+		return nil
+	})
+	if err != nil && !goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A pipeline's error is its first command's; each command keeps its own.
+		var failed bool
+		for _, c := range cmds {
+			if c.Err() != nil && !goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				failed = true
+			}
+		}
+		if failed {
+			return nil, err
+		}
+	}
+	for i, c := range cmds {
+		if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			out[i] = rotateReply(rotate.Run(ctx, db.c, []string{rs[i].key}, rs[i].args()...).Result())
+			continue
+		}
+		out[i] = rotateReply(c.Result())
+	}
+	return out, nil
+}
+
+// rotateReply reads the rotate script's answer.
+func rotateReply(v any, err error) rotated {
+	if err != nil {
+		return rotated{err: err}
 	}
 	switch v := v.(type) {
 	case int64:
 		if v < 0 {
-			return store.Session{}, store.ErrNotFound
+			return rotated{err: store.ErrNotFound}
 		}
-		return store.Session{}, store.ErrConflict
+		return rotated{err: store.ErrConflict}
 	case []any:
-		m := map[string]string{}
+		m := make(map[string]string, len(v)/2)
 		for i := 0; i+1 < len(v); i += 2 {
 			k, _ := v[i].(string)
 			val, _ := v[i+1].(string)
 			m[k] = val
 		}
-		return toSession(m), nil
+		return rotated{s: toSession(m)}
 	}
-	return store.Session{}, fmt.Errorf("redis: rotate: unexpected reply %T", v)
+	return rotated{err: fmt.Errorf("unexpected reply %T", v)}
 }
 
 // UserSessions returns every stored session of the user, newest first, ties

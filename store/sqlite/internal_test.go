@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/batch"
 	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
@@ -151,23 +152,37 @@ func BenchmarkRotateSession(b *testing.B) {
 			}
 		}
 	})
-	b.Run("parallel", func(b *testing.B) {
-		d := openTB(b)
-		ctx := context.Background()
-		var ids atomic.Int64
-		b.ReportAllocs()
-		parallel32(b, func(pb *testing.PB) {
-			id := fmt.Sprint("s", ids.Add(1))
-			newSession(b, d, id)
-			r := r
-			for r.From = 0; pb.Next(); r.From++ {
-				if _, err := d.RotateSession(ctx, id, r); err != nil {
-					b.Error(err)
-					return
-				}
+	// "parallel" is the store as it runs, with group commit; "unbatched"
+	// writes every rotation on its own, as before group commit.
+	for _, mode := range []string{"parallel", "unbatched"} {
+		b.Run(mode, func(b *testing.B) {
+			d := openTB(b)
+			if mode == "unbatched" {
+				unbatched(d)
 			}
+			ctx := context.Background()
+			var ids atomic.Int64
+			b.ReportAllocs()
+			parallel32(b, func(pb *testing.PB) {
+				id := fmt.Sprint("s", ids.Add(1))
+				newSession(b, d, id)
+				r := r
+				for r.From = 0; pb.Next(); r.From++ {
+					if _, err := d.RotateSession(ctx, id, r); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
-	})
+	}
+}
+
+// unbatched makes d write every rotation on its own (batches of one), the
+// baseline of group commit.
+func unbatched(d *DB) {
+	d.rotations.Close()
+	d.rotations = batch.New(1, 1, 0, d.rotateBatch)
 }
 
 // BenchmarkBareWriteTx is the baseline for BenchmarkRotateSession: the

@@ -19,6 +19,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/latchkey/latchkey/store"
+	"github.com/latchkey/latchkey/store/internal/batch"
 	"github.com/latchkey/latchkey/store/internal/sqlrow"
 )
 
@@ -28,9 +29,11 @@ type DB struct {
 	w *sql.DB // exactly one connection: every write of this process, in turn
 	r *sql.DB // read-only connections
 
-	rotate  *sql.Stmt // on w: the compare-and-swap
-	session *sql.Stmt // on r: one session by id
-	exists  *sql.Stmt // on r: whether a session exists
+	rotate *sql.Stmt // on w: the compare-and-swap
+	// rotations writes concurrent rotations in one transaction (group commit).
+	rotations *batch.Group[sqlrow.Rotation, sqlrow.Rotated]
+	session   *sql.Stmt // on r: one session by id
+	exists    *sql.Stmt // on r: whether a session exists
 }
 
 var (
@@ -262,8 +265,13 @@ func (d *DB) open(ctx context.Context, abs string) error {
 	if err != nil {
 		return openError(abs, err)
 	}
+	// One writer: there is one write connection.
+	d.rotations = batch.New(1, maxBatch, 0, d.rotateBatch) // busy_timeout bounds a write
 	return nil
 }
+
+// maxBatch caps the rotations one transaction writes.
+const maxBatch = 128
 
 // openError explains a failure to open the file at abs.
 func openError(abs string, err error) error {
@@ -306,6 +314,9 @@ func (d *DB) migrate(ctx context.Context) error {
 
 // Close closes the database.
 func (d *DB) Close() error {
+	if d.rotations != nil {
+		d.rotations.Close()
+	}
 	var errs []error
 	for _, st := range []*sql.Stmt{d.rotate, d.session, d.exists} {
 		if st != nil {
@@ -451,17 +462,21 @@ func (d *DB) Session(ctx context.Context, id string) (store.Session, error) {
 
 // RotateSession advances session id from r.From to r.From+1 with one
 // conditional UPDATE … RETURNING, so the swap is atomic across connections and
-// processes. If no row matched, a second look tells a conflict (a condition of
-// r failed) from a missing session.
+// processes. Rotations that arrive while another is being written are written
+// together, in one transaction (group commit); each keeps its own result, and
+// none is answered before its transaction commits. If no row matched, a second
+// look tells a conflict (a condition of r failed) from a missing session.
 func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (store.Session, error) {
 	from, err := sqlrow.Generation(r.From)
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
-	at := sqlrow.Millis(r.At)
-	x, err := sqlrow.Session(d.rotate.QueryRowContext(ctx, at, sqlrow.Millis(r.IdleExpiresAt), id, from, r.ClientRegistration, r.JKT))
+	res, err := d.rotations.Do(ctx, sqlrow.Rotation{ID: id, From: from, Rotation: r})
 	if err == nil {
-		return x, nil
+		err = res.Err
+	}
+	if err == nil {
+		return res.Session, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: %w", err)
@@ -474,6 +489,41 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 		return store.Session{}, store.ErrNotFound
 	}
 	return store.Session{}, store.ErrConflict
+}
+
+// rotateBatch writes rotations: a lone one on its own, several in one
+// IMMEDIATE transaction, one statement each in arrival order (so two
+// rotations of one session in a batch behave as if written one after the
+// other). An error other than "no row matched" fails the whole batch, and
+// nothing of it is committed.
+func (d *DB) rotateBatch(ctx context.Context, rs []sqlrow.Rotation) ([]sqlrow.Rotated, error) {
+	out := make([]sqlrow.Rotated, len(rs))
+	if len(rs) == 1 {
+		if out[0] = rotateOne(ctx, d.rotate, rs[0]); out[0].Err != nil && !errors.Is(out[0].Err, sql.ErrNoRows) {
+			return nil, out[0].Err
+		}
+		return out, nil
+	}
+	tx, err := d.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	st := tx.StmtContext(ctx, d.rotate)
+	for i, x := range rs {
+		if out[i] = rotateOne(ctx, st, x); out[i].Err != nil && !errors.Is(out[i].Err, sql.ErrNoRows) {
+			return nil, out[i].Err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func rotateOne(ctx context.Context, st *sql.Stmt, x sqlrow.Rotation) sqlrow.Rotated {
+	s, err := sqlrow.Session(st.QueryRowContext(ctx, x.Args()...))
+	return sqlrow.Rotated{Session: s, Err: err}
 }
 
 // UserSessions returns every stored session of the user, newest first, ties in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,6 +266,98 @@ func rotateContention(t *testing.T, s store.Store) {
 		must(t, err)
 		if got.Generation != round+1 || !sameTime(got.RotatedAt, at) {
 			t.Fatalf("round %d: session at generation %d rotated at %v, want generation %d at %v", round, got.Generation, got.RotatedAt, round+1, at)
+		}
+	}
+}
+
+// rotateManyAtOnce: rotations of many sessions arrive together, as a
+// batching backend writes them (group commit): for each session, two callers
+// race on its current generation, one presents another DPoP key, one another
+// client registration, and calls for a missing session come with them. Each
+// call gets its own answer — exactly one winner per session, whose session
+// comes back at the next generation; ErrConflict for the loser and the wrong
+// key or registration; ErrNotFound for the missing one — and each session
+// advances exactly one generation per round. Bound and unbound, first-party
+// and OAuth sessions are mixed in every round.
+func rotateManyAtOnce(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const sessions, rounds = 24, 3
+	const otherKey = "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+	all := make([]store.Session, sessions)
+	for i := range all {
+		x := session(fmt.Sprintf("many-%02d", i), "u1", base)
+		x.ExpiresAt = base.Add(24 * time.Hour)
+		if i%2 == 1 {
+			x.JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
+		}
+		if i%3 == 1 {
+			x.ClientID, x.ClientRegistration = "client-a", "reg-1"
+		}
+		must(t, s.CreateSession(ctx, x))
+		all[i] = x
+	}
+	type attempt struct {
+		id   string
+		r    store.Rotation
+		want error // nil: one of the two "race" attempts of the session wins
+		race bool
+	}
+	for round := range uint64(rounds) {
+		at := base.Add(time.Duration(round+1) * time.Minute)
+		var attempts []attempt
+		for _, x := range all {
+			ok := store.Rotation{From: round, At: at, IdleExpiresAt: at.Add(time.Hour), ClientRegistration: x.ClientRegistration, JKT: x.JKT}
+			wrongKey, wrongReg := ok, ok
+			wrongKey.JKT = otherKey
+			if x.JKT == otherKey {
+				wrongKey.JKT = ""
+			}
+			wrongReg.ClientRegistration = "reg-2"
+			attempts = append(attempts,
+				attempt{x.ID, ok, nil, true}, attempt{x.ID, ok, nil, true},
+				attempt{x.ID, wrongKey, store.ErrConflict, false},
+				attempt{x.ID, wrongReg, store.ErrConflict, false})
+		}
+		for i := range 4 {
+			attempts = append(attempts, attempt{fmt.Sprintf("missing-%d", i), store.Rotation{From: round, At: at}, store.ErrNotFound, false})
+		}
+		got := make([]store.Session, len(attempts))
+		errs := make([]error, len(attempts))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, a := range attempts {
+			wg.Go(func() {
+				<-start
+				got[i], errs[i] = s.RotateSession(ctx, a.id, a.r)
+			})
+		}
+		close(start)
+		wg.Wait()
+		winners := map[string]int{}
+		for i, a := range attempts {
+			what := fmt.Sprintf("round %d: RotateSession(%q, From %d, registration %q, key %q)", round, a.id, a.r.From, a.r.ClientRegistration, a.r.JKT)
+			switch {
+			case a.race && errs[i] == nil:
+				winners[a.id]++
+				if got[i].ID != a.id || got[i].Generation != round+1 || !sameTime(got[i].RotatedAt, at) {
+					t.Fatalf("%s = session %q at generation %d rotated at %v, want %q at %d, %v", what, got[i].ID, got[i].Generation, got[i].RotatedAt, a.id, round+1, at)
+				}
+			case a.race:
+				wantErr(t, what+" (the loser)", errs[i], store.ErrConflict)
+			default:
+				wantErr(t, what, errs[i], a.want)
+			}
+		}
+		for _, x := range all {
+			if winners[x.ID] != 1 {
+				t.Fatalf("round %d: %d of 2 racing rotations of %q succeeded, want exactly 1", round, winners[x.ID], x.ID)
+			}
+			stored, err := s.Session(ctx, x.ID)
+			must(t, err)
+			if stored.Generation != round+1 || stored.JKT != x.JKT || stored.ClientRegistration != x.ClientRegistration {
+				t.Fatalf("round %d: %q stored at generation %d, key %q, registration %q; want %d, %q, %q",
+					round, x.ID, stored.Generation, stored.JKT, stored.ClientRegistration, round+1, x.JKT, x.ClientRegistration)
+			}
 		}
 	}
 }

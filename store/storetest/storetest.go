@@ -79,6 +79,7 @@ var coreCases = []struct {
 	{"RotateChecksRegistrationAndExpiry", rotateChecksRegistrationAndExpiry},
 	{"RotateOtherRegistrationConflicts", rotateOtherRegistrationConflicts},
 	{"RotateContention", rotateContention},
+	{"RotateManyAtOnce", rotateManyAtOnce},
 	{"UserSessionsNewestFirst", userSessionsNewestFirst},
 	{"UserSessionsSameMillisecondByID", userSessionsSameMillisecondByID},
 	{"RevokeSessionIdempotent", revokeSessionIdempotent},

@@ -232,3 +232,25 @@ func Event(row Scanner) (store.Event, error) {
 func EventValues(e store.Event) []any {
 	return []any{e.ID, Millis(e.At), e.Kind, e.Actor, e.UserID, e.SessionID, e.IP, e.UserAgent, e.Detail}
 }
+
+// Rotation is one RotateSession call waiting in a batch (group commit), with
+// its generation already converted by Generation.
+type Rotation struct {
+	ID   string
+	From int64
+	store.Rotation
+}
+
+// Args are the arguments of both backends' rotation statement, in order:
+// the time, the new idle expiry (0 keeps it), the id, the generation
+// expected, the client registration and the DPoP key thumbprint.
+func (x Rotation) Args() []any {
+	return []any{Millis(x.At), Millis(x.IdleExpiresAt), x.ID, x.From, x.ClientRegistration, x.JKT}
+}
+
+// Rotated is a Rotation's result: the rotated session, or the driver's "no
+// rows" error if no row matched.
+type Rotated struct {
+	Session store.Session
+	Err     error
+}

@@ -1,0 +1,170 @@
+// Package batch is group commit for a store: calls that arrive while the
+// store is busy writing are written together by the next write.
+//
+// A Group allows a fixed number of writes at once. A call that finds one of
+// them free writes its item itself, at once and alone, so a lone call pays
+// nothing for batching: no queue, no hand-over to another goroutine. A call
+// that finds them all busy waits in a queue; when a write ends and calls are
+// waiting, the writer's slot passes to a new goroutine that writes everything
+// queued, up to a limit, as one batch. So under load a batch is whatever
+// arrived during the previous write. Each item keeps its own result: the write
+// function answers every item of a batch separately.
+package batch
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// ErrClosed answers calls made to, or still queued in, a closed Group.
+var ErrClosed = errors.New("batch: closed")
+
+// Func writes one batch and returns one result per item, in the order of
+// items; an error for the whole batch is returned for every item.
+type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
+
+// Group batches calls to one Func. The zero value is not usable; see New.
+type Group[In, Out any] struct {
+	write   Func[In, Out]
+	writers int
+	max     int
+	timeout time.Duration
+
+	mu      sync.Mutex
+	active  int // writes under way, at most writers
+	queue   []*call[In, Out]
+	closed  bool
+	writing sync.WaitGroup // one per active write
+}
+
+type call[In, Out any] struct {
+	in   In
+	out  Out
+	err  error
+	done chan struct{} // closed when out and err are set; nil for a writer's own item
+}
+
+// New returns a Group that writes batches of at most max items with write,
+// at most writers at once.
+//
+// A batch is written for every caller in it, so no one caller's deadline may
+// cut it short: write gets a context of its own, which ends after timeout, or
+// never if timeout is 0 (for a store whose own timeouts bound every write:
+// a context that can end costs some drivers a goroutine per statement).
+func New[In, Out any](writers, max int, timeout time.Duration, write Func[In, Out]) *Group[In, Out] {
+	return &Group[In, Out]{write: write, writers: max1(writers), max: max1(max), timeout: timeout}
+}
+
+func max1(n int) int { return max(1, n) }
+
+// Do writes in, alone if a write slot is free and otherwise as part of the
+// next batch, and returns its result. A call whose context has ended is
+// refused before its item is queued; one whose context ends while it waits
+// returns the context's error, but its item may still be written: like any
+// store call that times out, its effect is unknown.
+func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
+	var zero Out
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return zero, ErrClosed
+	}
+	if g.active < g.writers {
+		g.active++
+		g.writing.Add(1)
+		g.mu.Unlock()
+		own := &call[In, Out]{in: in}
+		g.writeBatch([]*call[In, Out]{own})
+		g.next()
+		return own.out, own.err
+	}
+	c := &call[In, Out]{in: in, done: make(chan struct{})}
+	g.queue = append(g.queue, c)
+	g.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.out, c.err
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	}
+}
+
+// next is called by a writer whose write ended: if calls are queued, its slot
+// passes to a goroutine that writes them; otherwise the slot is freed.
+func (g *Group[In, Out]) next() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.queue) == 0 || g.closed {
+		g.active--
+		g.writing.Done()
+		return
+	}
+	go g.drain()
+}
+
+// drain writes queued calls, a batch at a time, until none is left.
+func (g *Group[In, Out]) drain() {
+	batch := make([]*call[In, Out], 0, g.max)
+	for {
+		g.mu.Lock()
+		if len(g.queue) == 0 || g.closed {
+			g.active--
+			g.writing.Done()
+			g.mu.Unlock()
+			return
+		}
+		n := min(len(g.queue), g.max)
+		batch = append(batch[:0], g.queue[:n]...)
+		clear(g.queue[:n])
+		g.queue = g.queue[n:]
+		g.mu.Unlock()
+		g.writeBatch(batch)
+	}
+}
+
+// writeBatch writes the items of batch and answers each call.
+func (g *Group[In, Out]) writeBatch(batch []*call[In, Out]) {
+	items := make([]In, len(batch))
+	for i, c := range batch {
+		items[i] = c.in
+	}
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if g.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
+	outs, err := g.write(ctx, items)
+	cancel()
+	if err == nil && len(outs) != len(items) {
+		err = errors.New("batch: the write answered a different number of items")
+	}
+	for i, c := range batch {
+		if err != nil {
+			c.err = err
+		} else {
+			c.out = outs[i]
+		}
+		if c.done != nil {
+			close(c.done)
+		}
+	}
+}
+
+// Close waits for the writes under way; calls still queued, and calls made
+// after, are answered ErrClosed.
+func (g *Group[In, Out]) Close() {
+	g.mu.Lock()
+	g.closed = true
+	queued := g.queue
+	g.queue = nil
+	g.mu.Unlock()
+	for _, c := range queued {
+		c.err = ErrClosed
+		close(c.done)
+	}
+	g.writing.Wait()
+}
