@@ -125,10 +125,31 @@ func quote(s string) string {
 // WriteJSON writes v as JSON with status. Responses are never cached: they may
 // carry tokens or per-user data.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	jsonHeader(w.Header())
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// WriteRawJSON is WriteJSON for a body already encoded: a fixed answer costs
+// no encoding per request.
+func WriteRawJSON(w http.ResponseWriter, status int, body []byte) {
+	jsonHeader(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// The header values of every JSON answer, shared: net/http only reads them,
+// and Set or Add elsewhere replaces a value rather than writing into it.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+	noSniff         = []string{"nosniff"}
+)
+
+// jsonHeader sets the headers of a JSON answer: its type, no caching, and no
+// type sniffing. The keys are in canonical form already.
+func jsonHeader(h http.Header) {
+	h["Content-Type"] = jsonContentType
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 }

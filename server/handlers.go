@@ -103,8 +103,11 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	s.writePair(w, t, userJSON{UUID: t.UserID, Username: name}, cookies)
 }
 
+// protectedBody is /protected's answer, encoded once.
+var protectedBody = []byte(`{"message":"You have access"}` + "\n")
+
 func (s *Server) protected(w http.ResponseWriter, r *http.Request) {
-	httpauth.WriteJSON(w, http.StatusOK, map[string]string{"message": "You have access"})
+	httpauth.WriteRawJSON(w, http.StatusOK, protectedBody)
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,7 @@ type setup struct {
 	insecureCookies bool
 	trustedProxies  httpauth.TrustedProxies
 	logger          *slog.Logger
+	requestLog      server.RequestLog
 	// store opens the store instead of a new SQLite file; dbPath is then "".
 	store  func(t testing.TB) serverStore
 	grants []grant.Grant
@@ -63,7 +64,7 @@ func newEnv(t testing.TB, opts ...func(*setup)) *env {
 		o(&s)
 	}
 	x := servertest.Start(t, servertest.Options{Config: s.cfg, ClosedSignup: s.closedSignup, InsecureCookies: s.insecureCookies,
-		TrustedProxies: s.trustedProxies, Logger: s.logger, Store: s.store, Grants: s.grants,
+		TrustedProxies: s.trustedProxies, Logger: s.logger, RequestLog: s.requestLog, Store: s.store, Grants: s.grants,
 		Audit: s.audit, SharedLimits: s.sharedLimits, Secret: s.secret, Buckets: s.buckets, CORSOrigins: s.corsOrigins, DPoP: s.dpop})
 	return &env{t: t, handler: x.Handler, url: x.URL, clock: x.Clock, auth: x.Auth, dbPath: x.DBPath, secret: x.Secret,
 		rsSecret: x.RSSecret, otherSecret: x.OtherSecret, clients: x.Clients, audit: x.Audit}

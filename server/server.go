@@ -92,9 +92,36 @@ type Config struct {
 	// reach it only through latchkey.Config.Observer: set it there too, and
 	// not in Observer above.
 	Metrics *metrics.Metrics
-	// Logger receives one line per request and every server-side failure; nil
-	// discards them. Tokens, passwords and secrets are never logged.
+	// Logger receives one line per request (as RequestLog says) and every
+	// server-side failure; nil discards them. Tokens, passwords and secrets
+	// are never logged.
 	Logger *slog.Logger
+	// RequestLog says which requests get a line: all (the default), only
+	// failed ones, or none. Server-side failures are logged whatever it says.
+	RequestLog RequestLog
+}
+
+// RequestLog is which requests the server logs a line for.
+type RequestLog int
+
+// The request logging levels of Config.RequestLog.
+const (
+	RequestLogAll    RequestLog = iota // every request
+	RequestLogFailed                   // requests answered with a status of 400 or more
+	RequestLogOff                      // none
+)
+
+// ParseRequestLog reads "all", "failed" or "off".
+func ParseRequestLog(s string) (RequestLog, error) {
+	switch s {
+	case "all":
+		return RequestLogAll, nil
+	case "failed":
+		return RequestLogFailed, nil
+	case "off":
+		return RequestLogOff, nil
+	}
+	return 0, fmt.Errorf("%q: want all, failed or off", s)
 }
 
 // DPoPConfig configures DPoP (RFC 9449): a sign-in or refresh that sends a
@@ -128,9 +155,11 @@ type Server struct {
 	limit   *ratelimit.Limiter
 	trusted httpauth.TrustedProxies
 	log     *slog.Logger
-	reg     bool
-	mux     *http.ServeMux
-	cors    []string // Config.CORSOrigins
+	// requestLog is Config.RequestLog.
+	requestLog RequestLog
+	reg        bool
+	mux        *http.ServeMux
+	cors       []string // Config.CORSOrigins
 
 	grants    *grant.Set
 	providers map[string]*provider.Provider
@@ -154,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{auth: cfg.Auth, users: cfg.Users, clients: cfg.Clients,
 		limit: ratelimit.New(ratelimit.Config{Shared: cfg.SharedLimits, Logger: cfg.Logger}),
-		log:   cfg.Logger, reg: cfg.Registration, trusted: cfg.TrustedProxies, obs: cfg.Observer, audit: cfg.Audit}
+		log:   cfg.Logger, requestLog: cfg.RequestLog, reg: cfg.Registration, trusted: cfg.TrustedProxies, obs: cfg.Observer, audit: cfg.Audit}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -357,8 +386,7 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 					httpauth.WriteError(sw, r, latchkey.ErrInternal)
 				}
 			}
-			s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.Status,
-				"duration", time.Since(start), "ip", s.trusted.ClientIP(r))
+			s.logRequest(r, sw.Status, start)
 		}()
 		if p := r.URL.Path; p != "" && p != "/" && path.Clean(p) != p {
 			// ServeMux would answer an unclean path with an HTML redirect.
@@ -367,6 +395,17 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// logRequest writes a request's line, if Config.RequestLog asks for it. Typed
+// attributes, not key-value pairs: nothing is boxed.
+func (s *Server) logRequest(r *http.Request, status int, start time.Time) {
+	if s.requestLog == RequestLogOff || (s.requestLog == RequestLogFailed && status < 400) ||
+		!s.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.Int("status", status), slog.Duration("duration", time.Since(start)), slog.String("ip", s.trusted.ClientIP(r)))
 }
 
 // HTTPServer returns an http.Server for h with timeouts that keep slow or

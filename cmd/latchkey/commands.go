@@ -43,7 +43,7 @@ var (
 		"session-lifetime", "locked-expiry", "reuse-grace", "bind-access", "token-locations",
 		"cookie-secure", "csrf", "registration", "revocation-delay", "leeway", "demo",
 		"trusted-proxies", "store-pool", "memory-policy", "provider", "provider-signup",
-		"audit-log", "audit-retention", "max-sessions",
+		"audit-log", "audit-retention", "max-sessions", "request-log",
 		"metrics-addr", "cors-origins", "dpop-required", "dpop-nonce", "dpop-max-age",
 	}
 )

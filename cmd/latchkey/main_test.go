@@ -457,3 +457,21 @@ func TestServeCollectorPolicy(t *testing.T) {
 		t.Fatalf("a refused serve changed GOGC to %d and the limit to %d", got, l)
 	}
 }
+
+// --request-log takes all, failed or off, from the flag or the environment.
+func TestRequestLogFlagRefusesOtherValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+	}{
+		{[]string{"serve", "--request-log", "some"}, nil},
+		{[]string{"serve", "--request-log", ""}, nil},
+		{[]string{"serve"}, map[string]string{"LATCHKEY_REQUEST_LOG": "ALL"}},
+	} {
+		err := run(context.Background(), tc.args, envFunc(tc.env), strings.NewReader(""), io.Discard, io.Discard)
+		var u usageError
+		if !errors.As(err, &u) || !strings.Contains(err.Error(), "request-log") {
+			t.Errorf("%q env %v = %v, want a usage error naming --request-log", tc.args, tc.env, err)
+		}
+	}
+}

@@ -70,8 +70,10 @@ type options struct {
 	json            bool          // audit list --json
 	providerSignup  string        // "", "true" or "false"; "" follows --registration
 	metricsAddr     string        // "" : no metrics listener
-	corsOrigins     string        // comma-separated; parsed into origins
-	dpopRequired    bool          // serve: sign-ins need a proof; clients add: the client's
+	requestLog      string        // --request-log as given
+	requestLogLevel server.RequestLog
+	corsOrigins     string // comma-separated; parsed into origins
+	dpopRequired    bool   // serve: sign-ins need a proof; clients add: the client's
 	dpopNonce       bool
 	dpopMaxAge      time.Duration
 
@@ -195,6 +197,9 @@ var flagDefs = map[string]flagDef{
 	"provider-signup": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.providerSignup, n, "", "a first sign-in with an identity no account is linked to creates an account: true or false (default: as --registration)")
 	}},
+	"request-log": {true, func(fs *flag.FlagSet, o *options, n string) {
+		fs.StringVar(&o.requestLog, n, "all", "which requests get a log line: all, failed (status 400 or more) or off; server-side failures are always logged")
+	}},
 	"metrics-addr": {true, func(fs *flag.FlagSet, o *options, n string) {
 		fs.StringVar(&o.metricsAddr, n, "", "serve Prometheus /metrics on this separate address, e.g. 127.0.0.1:9464 (default off)")
 	}},
@@ -263,6 +268,12 @@ func (o *options) finish(fs *flag.FlagSet, getenv func(string) string) error {
 	}
 	if defined("reuse-grace") && o.reuseGrace == 0 {
 		o.reuseGrace = -1 // an explicit 0s disables the window
+	}
+	if defined("request-log") {
+		var err error
+		if o.requestLogLevel, err = server.ParseRequestLog(o.requestLog); err != nil {
+			return usagef("--request-log %v", err)
+		}
 	}
 	if defined("memory-policy") && o.memoryPolicy != memoryAuto && o.memoryPolicy != memoryOff {
 		return usagef("--memory-policy %q: want %s or %s", o.memoryPolicy, memoryAuto, memoryOff)

@@ -45,6 +45,7 @@ type Options struct {
 	InsecureCookies bool
 	TrustedProxies  httpauth.TrustedProxies
 	Logger          *slog.Logger
+	RequestLog      server.RequestLog
 	// Store opens the store instead of a new SQLite file; DBPath is then "".
 	Store func(t testing.TB) Store
 	// Providers makes the OpenID Connect providers of the server, given its
@@ -166,7 +167,7 @@ func Start(t testing.TB, o Options) *Env {
 		}
 	}
 	scfg := server.Config{Auth: a, Users: u, Clients: clients, Registration: !o.ClosedSignup,
-		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger,
+		Middleware: httpauth.Config{InsecureCookies: o.InsecureCookies}, TrustedProxies: o.TrustedProxies, Logger: o.Logger, RequestLog: o.RequestLog,
 		Grants: o.Grants, CORSOrigins: o.CORSOrigins, DPoP: o.DPoP}
 	scfg.Markers, _ = st.(store.Markers) // which turns DPoP on
 	if o.Providers != nil {

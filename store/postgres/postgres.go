@@ -56,11 +56,13 @@ type Options struct {
 // (max_connections 100) room for six nodes.
 const DefaultMaxConns = 16
 
-// maxBatch caps the rotations one pipeline sends; batchTimeout bounds its
+// rotateWriters is how many pipelines of rotations a node has in flight at
+// once; maxBatch caps the rotations one pipeline sends; batchTimeout bounds its
 // round trip (a row lock held elsewhere would otherwise hold a writer).
 const (
-	maxBatch     = 64
-	batchTimeout = 15 * time.Second
+	rotateWriters = 2
+	maxBatch      = 64
+	batchTimeout  = 15 * time.Second
 )
 
 // migrations[v] brings a database from schema version v to v+1, all in one
@@ -224,9 +226,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	// Half the pool writes rotations, so that reads, revocations and the
-	// slow path of a refused rotation always find a connection.
-	db.rotations = batch.New(max(1, int(cfg.MaxConns)/2), maxBatch, batchTimeout, db.rotateBatch)
+	// Two pipelines of rotations at once: while one waits for its commit's
+	// WAL flush, the next fills. More writers make smaller batches and more
+	// commits (docs/benchmarks.md: 8 writers 0.32 of the ceiling, 2 writers
+	// 0.39, 1 writer 0.43, but then one slow batch would hold every refresh
+	// of the node); the rest of the pool serves reads, revocations and the
+	// slow path of a refused rotation.
+	db.rotations = batch.New(rotateWriters, maxBatch, batchTimeout, db.rotateBatch)
 	return db, nil
 }
 

@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey/server"
+)
+
+// syncBuffer is a buffer the server's handlers may write from several
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Config.RequestLog: all requests get a line, only the failed ones, or none;
+// a line never holds the token that came with the request.
+func TestRequestLog(t *testing.T) {
+	for _, tc := range []struct {
+		mode             string
+		wantOK, wantFail bool
+	}{
+		{"all", true, true},
+		{"failed", false, true},
+		{"off", false, false},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			mode, err := server.ParseRequestLog(tc.mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs syncBuffer
+			e := newEnv(t, func(s *setup) {
+				s.logger = slog.New(slog.NewTextHandler(&logs, nil))
+				s.requestLog = mode
+			})
+			a := e.login("test", "test")
+			e.call("GET", "/protected", a.access, "").want(t, 200, "")
+			e.call("GET", "/protected", "not-a-token", "").want(t, 401, "invalid_token")
+			out := logs.String()
+			ok := strings.Contains(out, "path=/protected status=200")
+			fail := strings.Contains(out, "path=/protected status=401")
+			if ok != tc.wantOK || fail != tc.wantFail {
+				t.Fatalf("--request-log %s: logged the 200 %v (want %v), the 401 %v (want %v); log:\n%s", tc.mode, ok, tc.wantOK, fail, tc.wantFail, out)
+			}
+			if strings.Contains(out, a.access) || strings.Contains(out, a.refresh) {
+				t.Fatalf("a token reached the log:\n%s", out)
+			}
+		})
+	}
+	if _, err := server.ParseRequestLog("some"); err == nil {
+		t.Fatal(`ParseRequestLog("some") = nil error`)
+	}
+}
