@@ -35,6 +35,14 @@ func TestMain(m *testing.M) {
 // its URL; the process gets SIGTERM when the test ends.
 func startProcess(t *testing.T, args []string, env map[string]string) string {
 	t.Helper()
+	url, _ := startProcessCmd(t, args, env)
+	return url
+}
+
+// startProcessCmd is startProcess that also returns the process, for a test
+// that kills it.
+func startProcessCmd(t *testing.T, args []string, env map[string]string) (string, *exec.Cmd) {
+	t.Helper()
 	full, _ := json.Marshal(append([]string{"serve", "--addr", "127.0.0.1:0"}, args...))
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+string(full))
@@ -59,7 +67,7 @@ func startProcess(t *testing.T, args []string, env map[string]string) string {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(logs.String()); m != nil {
-			return m[1]
+			return m[1], cmd
 		}
 		select {
 		case err := <-exited:

@@ -60,7 +60,7 @@ const DefaultMaxConns = 16
 // once; maxBatch caps the rotations one pipeline sends; batchTimeout bounds its
 // round trip (a row lock held elsewhere would otherwise hold a writer).
 const (
-	rotateWriters = 2
+	rotateWriters = 1
 	maxBatch      = 64
 	batchTimeout  = 15 * time.Second
 )
@@ -226,12 +226,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	// Two pipelines of rotations at once: while one waits for its commit's
-	// WAL flush, the next fills. More writers make smaller batches and more
-	// commits (docs/benchmarks.md: 8 writers 0.32 of the ceiling, 2 writers
-	// 0.39, 1 writer 0.43, but then one slow batch would hold every refresh
-	// of the node); the rest of the pool serves reads, revocations and the
-	// slow path of a refused rotation.
+	// One pipeline of rotations at a time: while it waits for its commit's
+	// WAL flush, the next batch fills. More writers make smaller batches and
+	// more commits: in one run on 2 CPUs, 1 writer reached 0.41–0.45 of the
+	// no-store ceiling, 2 writers 0.31–0.39, 8 writers 0.28–0.41
+	// (docs/benchmarks.md). The price: a batch that waits (a row lock held by
+	// a long transaction elsewhere) holds the node's refreshes until it ends
+	// or batchTimeout does. The rest of the pool serves reads, revocations
+	// and the slow path of a refused rotation.
 	db.rotations = batch.New(rotateWriters, maxBatch, batchTimeout, db.rotateBatch)
 	return db, nil
 }
