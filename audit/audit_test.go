@@ -1,13 +1,11 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -30,29 +28,11 @@ func openStore(t *testing.T) *sqlite.DB {
 	return db
 }
 
-// syncBuffer is a bytes.Buffer safe for the recorder's writer goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Security events are stored and written as JSON lines; metrics-only events
 // (refreshes, verifications, store calls) are not.
 func TestRecorderKeepsSecurityEvents(t *testing.T) {
 	db := openStore(t)
-	var lines syncBuffer
+	var lines testenv.Buffer
 	at := time.Unix(1_900_000_000, 0)
 	r := audit.New(audit.Config{Store: db, Lines: &lines, Now: func() time.Time { return at }})
 	ctx := context.Background()
@@ -112,7 +92,7 @@ func TestRecorderKeepsSecurityEvents(t *testing.T) {
 func TestRecorderLogsWhatItCannotStore(t *testing.T) {
 	db := openStore(t)
 	db.Close() // the store is down
-	var log syncBuffer
+	var log testenv.Buffer
 	r := audit.New(audit.Config{Store: db, Logger: slog.New(slog.NewJSONHandler(&log, nil))})
 	start := time.Now()
 	for range 10_000 {

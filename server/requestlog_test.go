@@ -1,33 +1,13 @@
 package server_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/latchkey/latchkey/internal/testenv"
 	"github.com/latchkey/latchkey/server"
 )
-
-// syncBuffer is a buffer the server's handlers may write from several
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // Config.RequestLog: all requests get a line, only the failed ones, or none;
 // a line never holds the token that came with the request.
@@ -45,7 +25,7 @@ func TestRequestLog(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs testenv.Buffer
 			e := newEnv(t, func(s *setup) {
 				s.logger = slog.New(slog.NewTextHandler(&logs, nil))
 				s.requestLog = mode

@@ -12,28 +12,11 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's logger and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -41,10 +24,10 @@ var listening = regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
 
 // startServe runs `latchkey serve` in the background and returns its URL, its
 // log, and a stop function that cancels it and returns run's error.
-func startServe(t *testing.T, args []string, env map[string]string) (string, *syncBuffer, func() error) {
+func startServe(t *testing.T, args []string, env map[string]string) (string, *testenv.Buffer, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), envFunc(env), strings.NewReader(""), &bytes.Buffer{}, logs)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 var metricsURL = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+/metrics)`)
@@ -365,7 +367,7 @@ scrape_configs:
 func runPrometheus(t *testing.T, bin, cfgPath, data string) (url string, inUse bool) {
 	t.Helper()
 	addr := freeAddr(t)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+data,
 		"--web.listen-address="+addr, "--log.level=warn")
 	cmd.Stdout, cmd.Stderr = logs, logs

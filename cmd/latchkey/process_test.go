@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 // childEnv makes the test binary act as `latchkey serve`: the multi-node tests
@@ -49,7 +51,7 @@ func startProcessCmd(t *testing.T, args []string, env map[string]string) (string
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,15 +1,18 @@
 // Package testenv gives tests the shared servers they run against —
 // PostgreSQL, Redis, Redis Cluster — each isolated for one test and cleaned up
-// after it. A server is named by an environment variable; unset, the test is
+// after it, and a log buffer safe to share with a server. A server is named
+// by an environment variable; unset, the test is
 // skipped with a line saying which variable; set but unreachable, the test fails.
 package testenv
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -103,4 +106,25 @@ func deletePrefix(u, prefix string) {
 	} else {
 		del(ctx, c)
 	}
+}
+
+// Buffer is a bytes.Buffer that several goroutines may write while a test
+// reads it: a server's logger, a recorder's writer goroutine.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -45,20 +45,39 @@ func (g *Group[In, Out]) queued() int {
 	return len(g.queue)
 }
 
+// sizeRecorder is a write function's bookkeeping: the size of every batch it
+// was given; the first write waits until release is closed.
+type sizeRecorder struct {
+	mu      sync.Mutex
+	sizes   []int
+	release chan struct{}
+}
+
+func newSizeRecorder() *sizeRecorder { return &sizeRecorder{release: make(chan struct{})} }
+
+// record notes a batch of n and, for the first batch, waits for release.
+func (r *sizeRecorder) record(n int) {
+	r.mu.Lock()
+	r.sizes = append(r.sizes, n)
+	first := len(r.sizes) == 1
+	r.mu.Unlock()
+	if first {
+		<-r.release
+	}
+}
+
+func (r *sizeRecorder) batches() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sizes)
+}
+
 // Calls that arrive while every writer is busy are written together by the
 // next write, and each gets its own result.
 func TestCallsQueuedDuringAWriteShareTheNext(t *testing.T) {
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
+	rec := newSizeRecorder()
 	g := New(1, 100, 0, func(_ context.Context, in []int) ([]int, error) {
-		mu.Lock()
-		sizes = append(sizes, len(in))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
+		rec.record(len(in))
 		out := make([]int, len(in))
 		for i, v := range in {
 			out[i] = v * 10
@@ -75,45 +94,37 @@ func TestCallsQueuedDuringAWriteShareTheNext(t *testing.T) {
 		})
 	}
 	do(1)
-	waitFor(t, "the first write", func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 })
+	waitFor(t, "the first write", func() bool { return len(rec.batches()) == 1 })
 	for i := 2; i <= 20; i++ {
 		do(i)
 	}
 	waitFor(t, "19 queued calls", func() bool { return g.queued() == 19 })
-	close(release)
+	close(rec.release)
 	wg.Wait()
-	if !slices.Equal(sizes, []int{1, 19}) {
-		t.Fatalf("batch sizes %v, want [1 19]", sizes)
+	if got := rec.batches(); !slices.Equal(got, []int{1, 19}) {
+		t.Fatalf("batch sizes %v, want [1 19]", got)
 	}
 }
 
 // A batch holds at most max items; the rest wait for the next one.
 func TestBatchesAreCapped(t *testing.T) {
-	release := make(chan struct{})
-	var mu sync.Mutex
-	var sizes []int
+	rec := newSizeRecorder()
 	g := New(1, 4, 0, func(_ context.Context, in []int) ([]int, error) {
-		mu.Lock()
-		sizes = append(sizes, len(in))
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
+		rec.record(len(in))
 		return in, nil
 	})
 	defer g.Close()
 	var wg sync.WaitGroup
 	wg.Go(func() { g.Do(t.Context(), 0) })
-	waitFor(t, "the first write", func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 })
+	waitFor(t, "the first write", func() bool { return len(rec.batches()) == 1 })
 	for i := 1; i <= 10; i++ {
 		wg.Go(func() { g.Do(t.Context(), i) })
 	}
 	waitFor(t, "10 queued calls", func() bool { return g.queued() == 10 })
-	close(release)
+	close(rec.release)
 	wg.Wait()
-	if !slices.Equal(sizes, []int{1, 4, 4, 2}) {
-		t.Fatalf("batch sizes %v, want [1 4 4 2]", sizes)
+	if got := rec.batches(); !slices.Equal(got, []int{1, 4, 4, 2}) {
+		t.Fatalf("batch sizes %v, want [1 4 4 2]", got)
 	}
 }
 
