@@ -58,11 +58,14 @@ const DefaultMaxConns = 16
 
 // rotateWriters is how many pipelines of rotations a node has in flight at
 // once; maxBatch caps the rotations one pipeline sends; batchTimeout bounds its
-// round trip (a row lock held elsewhere would otherwise hold a writer).
+// round trip (a row lock held elsewhere would otherwise hold every refresh of
+// the node). It stays well under the default reuse grace window (10 s): a
+// rotation's time is fixed before it queues, so a commit much later than that
+// time could make a racing client's retry look like reuse.
 const (
 	rotateWriters = 1
 	maxBatch      = 64
-	batchTimeout  = 15 * time.Second
+	batchTimeout  = 5 * time.Second
 )
 
 // migrations[v] brings a database from schema version v to v+1, all in one
@@ -228,9 +231,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	// One pipeline of rotations at a time: while it waits for its commit's
 	// WAL flush, the next batch fills. More writers make smaller batches and
-	// more commits: in one run on 2 CPUs, 1 writer reached 0.41–0.45 of the
-	// no-store ceiling, 2 writers 0.31–0.39, 8 writers 0.28–0.41
-	// (docs/benchmarks.md). The price: a batch that waits (a row lock held by
+	// more commits: on 2 CPUs, 1 writer reached 0.41–0.45 of the no-store
+	// ceiling and 2 writers 0.31–0.39 in one run; 8 writers 0.28–0.41 in an
+	// earlier one (docs/benchmarks.md). The price: a batch that waits (a row lock held by
 	// a long transaction elsewhere) holds the node's refreshes until it ends
 	// or batchTimeout does. The rest of the pool serves reads, revocations
 	// and the slow path of a refused rotation.
@@ -417,7 +420,7 @@ func (db *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (s
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("postgres: rotate: generation %d cannot advance", r.From)
 	}
-	res, err := db.rotations.Do(ctx, sqlrow.Rotation{ID: id, From: from, Rotation: r})
+	res, err := db.rotations.Do(ctx, sqlrow.Rotation{ID: id, Gen: from, Rotation: r})
 	if err == nil {
 		err = res.Err
 	}
@@ -459,6 +462,22 @@ func (db *DB) rotateBatch(ctx context.Context, rs []sqlrow.Rotation) ([]sqlrow.R
 		order[i] = i
 	}
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rs[a].ID, rs[b].ID) })
+	err := db.sendRotations(ctx, rs, order, out)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "40P01" {
+		// A deadlock with a transaction that locked some of these rows in
+		// another order (PostgreSQL aborted this batch, so nothing of it was
+		// written): once more.
+		err = db.sendRotations(ctx, rs, order, out)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// sendRotations sends rs in one pipeline, in the given order, and fills out.
+func (db *DB) sendRotations(ctx context.Context, rs []sqlrow.Rotation, order []int, out []sqlrow.Rotated) error {
 	b := &pgx.Batch{}
 	for _, i := range order {
 		b.Queue(rotateSQL, rs[i].Args()...)
@@ -467,15 +486,13 @@ func (db *DB) rotateBatch(ctx context.Context, rs []sqlrow.Rotation) ([]sqlrow.R
 	for _, i := range order {
 		out[i].Session, out[i].Err = sqlrow.Session(br.QueryRow())
 		if out[i].Err != nil && !errors.Is(out[i].Err, pgx.ErrNoRows) {
+			err := out[i].Err
 			br.Close()
-			return nil, out[i].Err
+			return err
 		}
 	}
 	// Close reads the commit's answer: only now is the batch durable.
-	if err := br.Close(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return br.Close()
 }
 
 // UserSessions returns every session of the user, newest first, ties in byte

@@ -457,13 +457,13 @@ type rotated struct {
 	err error
 }
 
-// rotateArgs are the rotate script's arguments for x.
+// args are the rotate script's arguments for x.
 func (x rotation) args() []any {
 	return []any{strconv.FormatUint(x.r.From, 10), ms(x.r.At), ms(x.r.IdleExpiresAt), x.r.ClientRegistration, x.r.JKT}
 }
 
 // rotateBatch runs the rotate script for every rotation: one script on its
-// own, several in one pipeline. A server that does not know the script yet
+// own, several in one pipeline, each answered with its own result. A server that does not know the script yet
 // (it restarted, or the batch went to a node that never ran it) is sent the
 // script itself for those rotations.
 func (db *DB) rotateBatch(ctx context.Context, rs []rotation) ([]rotated, error) {
@@ -473,24 +473,15 @@ func (db *DB) rotateBatch(ctx context.Context, rs []rotation) ([]rotated, error)
 		return out, nil
 	}
 	cmds := make([]*goredis.Cmd, len(rs))
-	_, err := db.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	// A pipeline is not a transaction: each script ran, or did not, on its
+	// own, so each rotation is answered with its own command's result (the
+	// pipeline's error is only its first failed command's).
+	_, _ = db.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		for i, x := range rs {
 			cmds[i] = rotate.EvalSha(ctx, p, []string{x.key}, x.args()...)
 		}
 		return nil
 	})
-	if err != nil && !goredis.HasErrorPrefix(err, "NOSCRIPT") {
-		// A pipeline's error is its first command's; each command keeps its own.
-		var failed bool
-		for _, c := range cmds {
-			if c.Err() != nil && !goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-				failed = true
-			}
-		}
-		if failed {
-			return nil, err
-		}
-	}
 	for i, c := range cmds {
 		if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
 			out[i] = rotateReply(rotate.Run(ctx, db.c, []string{rs[i].key}, rs[i].args()...).Result())

@@ -471,7 +471,7 @@ func (d *DB) RotateSession(ctx context.Context, id string, r store.Rotation) (st
 	if err != nil || from == math.MaxInt64 {
 		return store.Session{}, fmt.Errorf("sqlite: rotate: generation %d cannot advance", r.From)
 	}
-	res, err := d.rotations.Do(ctx, sqlrow.Rotation{ID: id, From: from, Rotation: r})
+	res, err := d.rotations.Do(ctx, sqlrow.Rotation{ID: id, Gen: from, Rotation: r})
 	if err == nil {
 		err = res.Err
 	}

@@ -14,6 +14,7 @@ package batch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -40,6 +41,7 @@ type Group[In, Out any] struct {
 }
 
 type call[In, Out any] struct {
+	ctx  context.Context // the caller's: a call whose context has ended is not written
 	in   In
 	out  Out
 	err  error
@@ -78,12 +80,12 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		g.active++
 		g.writing.Add(1)
 		g.mu.Unlock()
-		own := &call[In, Out]{in: in}
+		defer g.next()
+		own := &call[In, Out]{ctx: ctx, in: in}
 		g.writeBatch([]*call[In, Out]{own})
-		g.next()
 		return own.out, own.err
 	}
-	c := &call[In, Out]{in: in, done: make(chan struct{})}
+	c := &call[In, Out]{ctx: ctx, in: in, done: make(chan struct{})}
 	g.queue = append(g.queue, c)
 	g.mu.Unlock()
 	select {
@@ -127,22 +129,31 @@ func (g *Group[In, Out]) drain() {
 	}
 }
 
-// writeBatch writes the items of batch and answers each call.
+// writeBatch writes the items of batch and answers each call. Calls whose
+// context has ended are answered with its error and left out; a write that
+// panics fails its batch instead of taking the writer down.
 func (g *Group[In, Out]) writeBatch(batch []*call[In, Out]) {
-	items := make([]In, len(batch))
-	for i, c := range batch {
-		items[i] = c.in
+	live := batch[:0:0]
+	items := make([]In, 0, len(batch))
+	for _, c := range batch {
+		if err := c.ctx.Err(); err != nil {
+			c.err = err
+			if c.done != nil {
+				close(c.done)
+			}
+			continue
+		}
+		live = append(live, c)
+		items = append(items, c.in)
 	}
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
-	if g.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	if len(live) == 0 {
+		return
 	}
-	outs, err := g.write(ctx, items)
-	cancel()
+	outs, err := g.run(items)
 	if err == nil && len(outs) != len(items) {
 		err = errors.New("batch: the write answered a different number of items")
 	}
-	for i, c := range batch {
+	for i, c := range live {
 		if err != nil {
 			c.err = err
 		} else {
@@ -152,6 +163,22 @@ func (g *Group[In, Out]) writeBatch(batch []*call[In, Out]) {
 			close(c.done)
 		}
 	}
+}
+
+// run calls the write function under the Group's timeout, and turns a panic
+// into an error.
+func (g *Group[In, Out]) run(items []In) (outs []Out, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			outs, err = nil, fmt.Errorf("batch: the write panicked: %v", v)
+		}
+	}()
+	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if g.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, g.timeout)
+	}
+	defer cancel()
+	return g.write(ctx, items)
 }
 
 // Close waits for the writes under way; calls still queued, and calls made

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -160,7 +161,7 @@ func TestTimeout(t *testing.T) {
 }
 
 // An ended context never queues its item; one that ends while waiting
-// returns its error.
+// returns its error, and its item is left out of the next batch.
 func TestContext(t *testing.T) {
 	var mu sync.Mutex
 	var written []int
@@ -188,8 +189,8 @@ func TestContext(t *testing.T) {
 	close(release)
 	wg.Wait()
 	g.Close()
-	if slices.Contains(written, 1) {
-		t.Fatalf("items written: %v; a call canceled before it was queued must never be written", written)
+	if !slices.Equal(written, []int{0}) {
+		t.Fatalf("items written: %v, want [0]: a call canceled before it was queued, or whose context ended while it waited, is never written", written)
 	}
 }
 
@@ -222,5 +223,22 @@ func TestClose(t *testing.T) {
 	wg.Wait()
 	if _, err := g.Do(t.Context(), 2); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Do after Close = %v, want ErrClosed", err)
+	}
+}
+
+// A write that panics fails its batch, and the Group goes on writing.
+func TestPanickingWriteFailsItsBatch(t *testing.T) {
+	g := New(1, 4, 0, func(_ context.Context, in []int) ([]int, error) {
+		if in[0] == 0 {
+			panic("boom")
+		}
+		return in, nil
+	})
+	defer g.Close()
+	if _, err := g.Do(t.Context(), 0); err == nil || !strings.Contains(err.Error(), "panicked") {
+		t.Fatalf("Do(panicking write) = %v, want an error saying it panicked", err)
+	}
+	if got, err := g.Do(t.Context(), 1); err != nil || got != 1 {
+		t.Fatalf("Do after a panic = %d, %v: the write slot was not released", got, err)
 	}
 }

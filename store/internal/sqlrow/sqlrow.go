@@ -233,11 +233,11 @@ func EventValues(e store.Event) []any {
 	return []any{e.ID, Millis(e.At), e.Kind, e.Actor, e.UserID, e.SessionID, e.IP, e.UserAgent, e.Detail}
 }
 
-// Rotation is one RotateSession call waiting in a batch (group commit), with
-// its generation already converted by Generation.
+// Rotation is one RotateSession call waiting in a batch (group commit); Gen
+// is its store.Rotation.From already converted by Generation.
 type Rotation struct {
-	ID   string
-	From int64
+	ID  string
+	Gen int64
 	store.Rotation
 }
 
@@ -245,7 +245,7 @@ type Rotation struct {
 // the time, the new idle expiry (0 keeps it), the id, the generation
 // expected, the client registration and the DPoP key thumbprint.
 func (x Rotation) Args() []any {
-	return []any{Millis(x.At), Millis(x.IdleExpiresAt), x.ID, x.From, x.ClientRegistration, x.JKT}
+	return []any{Millis(x.At), Millis(x.IdleExpiresAt), x.ID, x.Gen, x.ClientRegistration, x.JKT}
 }
 
 // Rotated is a Rotation's result: the rotated session, or the driver's "no
