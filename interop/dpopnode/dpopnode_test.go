@@ -1,17 +1,15 @@
 package dpopnode_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey/latchkey/interop/internal/serveproc"
 )
 
 // oauth4webapi in Node runs dpop.test.mjs against `latchkey serve --demo`.
@@ -26,7 +24,7 @@ func TestOAuth4WebAPIDPoPInNode(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "oauth4webapi", "package.json")); err != nil {
 		t.Fatalf("oauth4webapi is not installed here (%v): run `npm ci --prefix interop/dpopnode`", err)
 	}
-	base := startServe(t)
+	base := serveproc.Start(t)
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -42,54 +40,4 @@ func TestOAuth4WebAPIDPoPInNode(t *testing.T) {
 		t.Fatalf("%d passing tests in the output, want 7:\n%s", n, out)
 	}
 	t.Logf("%s", out)
-}
-
-// startServe builds latchkey and runs `serve --demo` on a loopback port with
-// a SQLite file of its own; it returns the base URL.
-func startServe(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "latchkey")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/latchkey/latchkey/cmd/latchkey").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--store", "sqlite:"+filepath.Join(dir, "lk.db"), "--demo")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	})
-	var mu sync.Mutex
-	var logs bytes.Buffer
-	addr := make(chan string, 1)
-	go func() {
-		re := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			mu.Lock()
-			logs.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case addr <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case base := <-addr:
-		return base
-	case <-time.After(60 * time.Second):
-		mu.Lock()
-		defer mu.Unlock()
-		t.Fatalf("serve did not start:\n%s", logs.String())
-		return ""
-	}
 }
