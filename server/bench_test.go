@@ -52,17 +52,8 @@ func BenchmarkAuditOverhead(b *testing.B) {
 					}
 					r := httptest.NewRequest("POST", path, strings.NewReader(body))
 					r.Header.Set("Content-Type", "application/json")
-					w := httptest.NewRecorder()
-					e.handler.ServeHTTP(w, r)
-					if w.Code != 200 {
-						b.Fatalf("%s = %d %s", path, w.Code, w.Body)
-					}
-					if path == "/refresh" {
-						var out struct {
-							RefreshToken string `json:"refresh_token"`
-						}
-						json.Unmarshal(w.Body.Bytes(), &out)
-						rt = out.RefreshToken
+					if next := serveBench(b, e, r); next != "" {
+						rt = next
 					}
 				}
 			})
@@ -135,17 +126,28 @@ func benchDPoP(b *testing.B, path string, bound bool) {
 				r.Header.Set("DPoP", pf)
 			}
 		}
-		w := httptest.NewRecorder()
-		e.handler.ServeHTTP(w, r)
-		if w.Code != 200 {
-			b.Fatalf("%s = %d %s", path, w.Code, w.Body)
-		}
-		if path == "/refresh" {
-			var out struct {
-				RefreshToken string `json:"refresh_token"`
-			}
-			json.Unmarshal(w.Body.Bytes(), &out)
-			p.refresh = out.RefreshToken
+		if next := serveBench(b, e, r); next != "" {
+			p.refresh = next
 		}
 	}
+}
+
+// serveBench serves r through e's handler and fails b unless the answer is
+// 200; for POST /refresh it returns the new refresh token, "" otherwise.
+func serveBench(b *testing.B, e *env, r *http.Request) string {
+	w := httptest.NewRecorder()
+	e.handler.ServeHTTP(w, r)
+	if w.Code != 200 {
+		b.Fatalf("%s %s = %d %s", r.Method, r.URL.Path, w.Code, w.Body)
+	}
+	if r.URL.Path != "/refresh" {
+		return ""
+	}
+	var out struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(w.Body.Bytes(), &out) != nil || out.RefreshToken == "" {
+		b.Fatalf("POST /refresh = 200 without a refresh token: %s", w.Body)
+	}
+	return out.RefreshToken
 }
