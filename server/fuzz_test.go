@@ -12,17 +12,8 @@ import (
 
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
+	"github.com/latchkey/latchkey/internal/testenv"
 )
-
-// apiCodes are the error codes of the API (PRODUCT.md); 5xx codes are left
-// out: no request may cause one.
-var apiCodes = []latchkey.Code{
-	latchkey.CodeMissingToken, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired, latchkey.CodeTokenRevoked,
-	latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired, latchkey.CodeInvalidCredentials,
-	latchkey.CodeFreshTokenRequired, latchkey.CodeCSRFFailed, latchkey.CodeRateLimited, latchkey.CodeInvalidRequest,
-	latchkey.CodeWeakPassword, latchkey.CodeUsernameTaken, latchkey.CodeRegistrationClosed, latchkey.CodeNotFound,
-	latchkey.CodeMethodNotAllowed,
-}
 
 // fuzzContentTypes are the Content-Type values a fuzzed request is sent with.
 var fuzzContentTypes = []string{"application/json", "application/json; charset=utf-8", "", "text/plain",
@@ -50,7 +41,7 @@ func wantAPIError(t *testing.T, what string, rec *httptest.ResponseRecorder) {
 	}
 	code, _ := body["error"].(string)
 	msg, _ := body["message"].(string)
-	if !slices.Contains(apiCodes, latchkey.Code(code)) || msg == "" || len(body) != 2 {
+	if !slices.Contains(testenv.APICodes, latchkey.Code(code)) || msg == "" || len(body) != 2 {
 		t.Fatalf("%s = %d %s: want {\"error\": <a known code>, \"message\": <text>}", what, rec.Code, rec.Body)
 	}
 	if want := httpauth.Status(latchkey.Code(code)); rec.Code != want {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/latchkey/latchkey"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -127,4 +128,15 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// APICodes are the first-party API's error codes below 500 (PRODUCT.md): the
+// only codes a request, however malformed, may be answered with. The fuzz
+// targets of the server and of the OpenAPI routes check answers against it.
+var APICodes = []latchkey.Code{
+	latchkey.CodeMissingToken, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired, latchkey.CodeTokenRevoked,
+	latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired, latchkey.CodeInvalidCredentials,
+	latchkey.CodeFreshTokenRequired, latchkey.CodeCSRFFailed, latchkey.CodeRateLimited, latchkey.CodeInvalidRequest,
+	latchkey.CodeWeakPassword, latchkey.CodeUsernameTaken, latchkey.CodeRegistrationClosed, latchkey.CodeNotFound,
+	latchkey.CodeMethodNotAllowed,
 }

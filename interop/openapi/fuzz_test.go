@@ -16,6 +16,7 @@ import (
 	"github.com/latchkey/latchkey"
 	"github.com/latchkey/latchkey/httpauth"
 	"github.com/latchkey/latchkey/internal/servertest"
+	"github.com/latchkey/latchkey/internal/testenv"
 )
 
 // fuzzRoutes are the paths FuzzRoutes fills with its fuzzed value (%s), in a
@@ -27,15 +28,6 @@ var fuzzRoutes = []string{
 }
 
 var fuzzMethods = []string{"GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"}
-
-// apiCodes are the API's error codes below 500 (PRODUCT.md).
-var apiCodes = []latchkey.Code{
-	latchkey.CodeMissingToken, latchkey.CodeInvalidToken, latchkey.CodeTokenExpired, latchkey.CodeTokenRevoked,
-	latchkey.CodeWrongTokenType, latchkey.CodeRefreshReused, latchkey.CodeSessionExpired, latchkey.CodeInvalidCredentials,
-	latchkey.CodeFreshTokenRequired, latchkey.CodeCSRFFailed, latchkey.CodeRateLimited, latchkey.CodeInvalidRequest,
-	latchkey.CodeWeakPassword, latchkey.CodeUsernameTaken, latchkey.CodeRegistrationClosed, latchkey.CodeNotFound,
-	latchkey.CodeMethodNotAllowed,
-}
 
 // FuzzRoutes sends any value as a route parameter (a session or identity id,
 // a provider name, a path, a logout scope, a callback state), with any method,
@@ -130,7 +122,7 @@ func FuzzRoutes(f *testing.F) {
 				t.Fatalf("%s: %q is not JSON", what, raw)
 			}
 			code, _ := refusal["error"].(string)
-			if msg, _ := refusal["message"].(string); !slices.Contains(apiCodes, latchkey.Code(code)) || msg == "" {
+			if msg, _ := refusal["message"].(string); !slices.Contains(testenv.APICodes, latchkey.Code(code)) || msg == "" {
 				t.Fatalf("%s %s: want {\"error\": <a known code>, \"message\": <text>}", what, raw)
 			}
 			if want := httpauth.Status(latchkey.Code(code)); resp.StatusCode != want {
