@@ -1,6 +1,7 @@
 // Package testenv gives tests the shared servers they run against —
 // PostgreSQL, Redis, Redis Cluster — each isolated for one test and cleaned up
-// after it, and a log buffer safe to share with a server. A server is named
+// after it, a log buffer safe to share with a server, and the API's error
+// codes that fuzzed answers are checked against. A server is named
 // by an environment variable; unset, the test is
 // skipped with a line saying which variable; set but unreachable, the test fails.
 package testenv
