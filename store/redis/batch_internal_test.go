@@ -15,7 +15,8 @@ import (
 // A pipeline of rotations still succeeds after Redis forgot the rotation
 // script (a restart, SCRIPT FLUSH): each rotation that met NOSCRIPT is sent
 // the script itself, and each keeps its own result — one winner per session,
-// ErrConflict for its rival, ErrNotFound for a missing session.
+// ErrConflict for its rival, ErrNotFound for a missing session, Redis's own
+// error for a script that fails, without failing the scripts around it.
 func TestRotateBatchAfterScriptFlush(t *testing.T) {
 	db, err := Open(context.Background(), testenv.Redis(t), Options{})
 	if err != nil {
@@ -37,6 +38,14 @@ func TestRotateBatchAfterScriptFlush(t *testing.T) {
 		rs = append(rs, r, r)
 	}
 	rs = append(rs, rotation{key: db.sessionKey("flush-missing"), r: store.Rotation{At: at}})
+	// A key that is not a hash: its script fails on its own (WRONGTYPE), and
+	// the rotations around it in the pipeline still count — a pipeline is not
+	// a transaction, so they were written and must be answered as such.
+	broken := db.sessionKey("flush-not-a-hash")
+	if err := db.c.Set(ctx, broken, "x", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rs = append(rs[:2], append([]rotation{{key: broken, r: store.Rotation{At: at}}}, rs[2:]...)...)
 	if err := db.c.ScriptFlush(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +53,10 @@ func TestRotateBatchAfterScriptFlush(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rotateBatch after SCRIPT FLUSH = %v", err)
 	}
+	if e := out[2].err; e == nil || errors.Is(e, store.ErrConflict) || errors.Is(e, store.ErrNotFound) {
+		t.Fatalf("rotation of a key that is not a hash = %v, want Redis's error", e)
+	}
+	out = append(out[:2], out[3:]...)
 	for i := range n {
 		a, b := out[2*i], out[2*i+1]
 		if a.err != nil || a.s.Generation != 1 || !errors.Is(b.err, store.ErrConflict) {
@@ -52,6 +65,18 @@ func TestRotateBatchAfterScriptFlush(t *testing.T) {
 	}
 	if last := out[len(out)-1]; !errors.Is(last.err, store.ErrNotFound) {
 		t.Fatalf("rotation of a missing session = %v, want ErrNotFound", last.err)
+	}
+	// Again with the script known: now the broken key fails inside the
+	// pipeline itself, and the rotations after it still get their sessions.
+	next := []rotation{{key: db.sessionKey("flush-0"), r: store.Rotation{From: 1, At: at.Add(2 * time.Minute)}},
+		{key: broken, r: store.Rotation{At: at}},
+		{key: db.sessionKey("flush-1"), r: store.Rotation{From: 1, At: at.Add(2 * time.Minute)}}}
+	out, err = db.rotateBatch(ctx, next)
+	if err != nil {
+		t.Fatalf("rotateBatch with a failing script in the middle = %v", err)
+	}
+	if out[0].err != nil || out[0].s.Generation != 2 || out[1].err == nil || out[2].err != nil || out[2].s.Generation != 2 {
+		t.Fatalf("rotations around a failing script = %+v; want generation 2, an error, generation 2", out)
 	}
 }
 
