@@ -48,18 +48,16 @@ type call[In, Out any] struct {
 	done chan struct{} // closed when out and err are set; nil for a writer's own item
 }
 
-// New returns a Group that writes batches of at most max items with write,
+// New returns a Group that writes batches of at most maxItems items with write,
 // at most writers at once.
 //
 // A batch is written for every caller in it, so no one caller's deadline may
 // cut it short: write gets a context of its own, which ends after timeout, or
 // never if timeout is 0 (for a store whose own timeouts bound every write:
 // a context that can end costs some drivers a goroutine per statement).
-func New[In, Out any](writers, max int, timeout time.Duration, write Func[In, Out]) *Group[In, Out] {
-	return &Group[In, Out]{write: write, writers: max1(writers), max: max1(max), timeout: timeout}
+func New[In, Out any](writers, maxItems int, timeout time.Duration, write Func[In, Out]) *Group[In, Out] {
+	return &Group[In, Out]{write: write, writers: max(1, writers), max: max(1, maxItems), timeout: timeout}
 }
-
-func max1(n int) int { return max(1, n) }
 
 // Do writes in, alone if a write slot is free and otherwise as part of the
 // next batch, and returns its result. A call whose context has ended is
