@@ -291,7 +291,23 @@ func (db *DB) Close() error {
 
 // Ping checks that the server answers.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.pool.Ping(ctx); err != nil {
+	// A pooled connection the server has ended (pg_terminate_backend, a
+	// restart) fails its ping and is dropped from the pool on release; the
+	// question is whether the server answers, so try the next one. A server
+	// that is away fails the acquire itself, which dials anew.
+	var err error
+	for range db.pool.Config().MaxConns + 1 {
+		c, aerr := db.pool.Acquire(ctx)
+		if aerr != nil {
+			return fmt.Errorf("postgres: ping: %w", aerr)
+		}
+		err = c.Ping(ctx)
+		c.Release()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("postgres: ping: %w", err)
 	}
 	return nil

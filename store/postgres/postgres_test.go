@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -179,5 +180,51 @@ func TestSpendNoDeadlock(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Spend = %v", err)
 		}
+	}
+}
+
+// Ping asks whether the server answers, not whether one pooled connection
+// still works: after every backend of the pool was ended (as
+// pg_terminate_backend does, and a restart), the connections just used are
+// handed out again without a liveness check, and Ping must go past them.
+func TestPingPastEndedConnections(t *testing.T) {
+	d := testenv.Postgres(t)
+	const app = "latchkey-ping-test"
+	sep := "?"
+	if strings.Contains(d, "?") {
+		sep = "&"
+	}
+	db, err := postgres.Open(context.Background(), d+sep+"application_name="+app, postgres.Options{MaxConns: 4})
+	if err != nil {
+		t.Fatalf("the PostgreSQL under test is unreachable: %v", err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	// Four sessions read at once fill the pool with four connections.
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			if _, err := db.UserSessions(ctx, fmt.Sprint("u", i)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	c, err := pgx.Connect(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	var ended int
+	if err := c.QueryRow(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = $1) AS e`, app).Scan(&ended); err != nil {
+		t.Fatal(err)
+	}
+	if ended == 0 {
+		t.Fatal("no backend of the pool was found to end")
+	}
+	time.Sleep(50 * time.Millisecond) // the FATAL reaches the client sockets
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("Ping after %d pooled connections were ended = %v, want nil: the server is up", ended, err)
 	}
 }
